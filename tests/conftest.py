@@ -1,0 +1,43 @@
+"""Shared test set-up: offscreen Qt, real-data location, temporary LesionLoop home.
+
+Real CT data is looked up in ``$LESIONLOOP_DATA``, then ``../shared/data``
+beside the repository, then ``/work/shared/data``. Where it is missing, tests
+that need it are skipped - unless ``LESIONLOOP_REQUIRE_DATA=1`` (set by
+``.ci/run``), which turns the skip into a failure.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def find_shared_data() -> Path | None:
+    candidates = [os.environ.get("LESIONLOOP_DATA"), REPO.parent / "shared" / "data", "/work/shared/data"]
+    for cand in candidates:
+        if cand and Path(cand, "README.md").exists():
+            return Path(cand)
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Folder of the real CT data (``../shared/data``)."""
+    path = find_shared_data()
+    if path is None:
+        message = "real CT data not found (set LESIONLOOP_DATA or provide ../shared/data)"
+        if os.environ.get("LESIONLOOP_REQUIRE_DATA") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own empty ``$LESIONLOOP_HOME`` (model registry, logs)."""
+    monkeypatch.setenv("LESIONLOOP_HOME", str(tmp_path_factory.mktemp("home")))
