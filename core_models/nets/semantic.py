@@ -1,0 +1,117 @@
+"""Optional dense (semantic) head on the finest FPN map, Panoptic-FPN style.
+
+Mask R-CNN's instance framing suits diffuse GGO poorly (one connected
+component can span a lung), so a small dense branch predicts a label map
+directly: logits for background / GGO / consolidation, channel index = our
+label value. It is trained with cross-entropy + soft Dice against the
+``"semantic"`` target (an ``(H, W)`` int64 label map at the original image
+size) and returns ``"semantic_logits"`` ``(3, H, W)`` at the original image
+size in eval mode. The detector's per-RoI score maps are unaffected.
+
+The head always uses GroupNorm, whatever the backbone's norm, because it
+is trained from scratch at batch sizes of 1-2.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core_models.errors import InputError
+from core_models.nets.backbones import group_norm
+
+SEMANTIC_CLASSES = 3
+_EPS = 1.0
+
+
+def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        group_norm(out_channels, 16),
+        nn.ReLU(inplace=True),
+    )
+
+
+class SemanticHead(nn.Module):
+    """3×3 conv blocks (GroupNorm + ReLU) with ×2 upsampling down to stride 4, then 1×1 logits.
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the FPN map (256).
+    feature_stride : int
+        Stride of that map relative to the resized input (4 to 32).
+    channels : int
+        Width of the head.
+    num_classes : int
+        Output classes (3: background, GGO, consolidation).
+    """
+
+    def __init__(self, in_channels: int, feature_stride: int, channels: int = 128,
+                 num_classes: int = SEMANTIC_CLASSES):
+        super().__init__()
+        upsamples = max(0, int(round(math.log2(feature_stride))) - 2)
+        self.stem = _conv_block(in_channels, channels)
+        self.up_blocks = nn.ModuleList(_conv_block(channels, channels) for _ in range(upsamples))
+        self.classifier = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, feature: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Logits ``(N, classes, *size)`` for the padded input batch of spatial ``size``."""
+        x = self.stem(feature)
+        for block in self.up_blocks:
+            x = block(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False))
+        logits = self.classifier(x)
+        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+
+
+def logits_at_original_size(logits: torch.Tensor, image_sizes: list[tuple[int, int]],
+                            original_sizes: list[tuple[int, int]]) -> list[torch.Tensor]:
+    """Crop each image's logits to its resized extent, then resize to its original size.
+
+    Parameters
+    ----------
+    logits : (N, C, H, W) tensor over the padded batch of resized images.
+    image_sizes : resized (h, w) of each image (before padding).
+    original_sizes : (h, w) of each image as given to the model.
+    """
+    out = []
+    for i, ((h, w), original) in enumerate(zip(image_sizes, original_sizes)):
+        crop = logits[i : i + 1, :, :h, :w]
+        out.append(F.interpolate(crop, size=tuple(int(s) for s in original), mode="bilinear", align_corners=False)[0])
+    return out
+
+
+def _check_target(target: torch.Tensor, original: tuple[int, int], num_classes: int) -> torch.Tensor:
+    if tuple(target.shape) != tuple(int(s) for s in original):
+        raise InputError(f"semantic target has shape {tuple(target.shape)}, image is {tuple(original)}")
+    target = target.long()
+    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= num_classes):
+        raise InputError(f"semantic target values must be 0..{num_classes - 1} (background, GGO, consolidation)")
+    return target
+
+
+def semantic_loss(logits: torch.Tensor, targets: list[torch.Tensor], image_sizes: list[tuple[int, int]],
+                  original_sizes: list[tuple[int, int]]) -> torch.Tensor:
+    """Cross-entropy + soft Dice (mean over classes, pooled over the batch).
+
+    Logits are compared with each target at the target's (original) size,
+    so label maps are never resampled.
+    """
+    per_image = logits_at_original_size(logits, image_sizes, original_sizes)
+    num_classes = logits.shape[1]
+    ce_sum = logits.new_zeros(())
+    pixels = 0
+    inter = logits.new_zeros(num_classes)
+    total = logits.new_zeros(num_classes)
+    for img_logits, target, original in zip(per_image, targets, original_sizes):
+        target = _check_target(target.to(logits.device), original, num_classes)
+        ce_sum = ce_sum + F.cross_entropy(img_logits[None], target[None], reduction="sum")
+        pixels += target.numel()
+        probs = img_logits.softmax(0)
+        onehot = F.one_hot(target, num_classes).permute(2, 0, 1).to(probs.dtype)
+        inter = inter + (probs * onehot).sum((1, 2))
+        total = total + probs.sum((1, 2)) + onehot.sum((1, 2))
+    dice = (2 * inter + _EPS) / (total + _EPS)
+    return ce_sum / max(pixels, 1) + (1 - dice.mean())
