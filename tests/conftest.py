@@ -41,3 +41,33 @@ def shared_data() -> Path:
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test gets its own empty ``$LESIONLOOP_HOME`` (model registry, logs)."""
     monkeypatch.setenv("LESIONLOOP_HOME", str(tmp_path_factory.mktemp("home")))
+
+
+def make_tiny_spec(semantic: bool = False, classifier: bool = False):
+    """A small, fast light Mask R-CNN spec for tests (random weights)."""
+    from core_models.model_spec import ModelMetadata, ModelSpec, Preprocessing
+
+    return ModelSpec(
+        builder="maskrcnn_light",
+        builder_args={"backbone": "resnet18", "truncation": 2, "norm": "group", "semantic_head": semantic,
+                      "anchor_sizes": (8, 16, 32)},
+        mask_type="both",
+        preprocessing=Preprocessing(input_kind="hu", min_size=64, max_size=96),
+        score_threshold=0.0,
+        classifier={"R": 16, "s": 32, "variant": "seed", "trained_on": "phantom"} if classifier else None,
+        metadata=ModelMetadata(version="tiny-test"),
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved tiny model folder (weights + spec.json), built once per session."""
+    import torch
+
+    from core_models.checkpoints import save_model
+
+    torch.manual_seed(0)
+    spec = make_tiny_spec()
+    folder = tmp_path_factory.mktemp("tiny_model")
+    save_model(spec.build(), spec, folder)
+    return folder

@@ -22,6 +22,8 @@ from core_models.errors import LesionLoopError
 COMMAND_MODULES: tuple[str, ...] = (
     "training.cli.info",
     "training.cli.phantom",
+    "training.cli.infer",
+    "training.cli.import_checkpoint",
 )
 
 #: subcommands the viewer handles (see ``main.py``); listed so ``--help`` shows them

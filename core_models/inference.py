@@ -1,0 +1,203 @@
+"""Run a segmentation model over a CT volume, slice by slice, as a generator.
+
+The generator yields :class:`~core_models.prediction.Progress` between batches
+and a :class:`~core_models.prediction.SliceResult` for each finished slice, and
+returns a :class:`~core_models.prediction.Prediction` (``StopIteration.value``;
+use :func:`run_to_completion` when you only want the result). Setting
+``cancel`` (anything with ``is_set()``, e.g. ``threading.Event``) stops it
+between batches; the returned prediction then holds the slices done so far and
+``complete=False``.
+
+Preprocessing comes from the model spec only. The label map is the semantic
+head's argmax where the model has one; otherwise each detection's mask
+probabilities (sigmoid of its logits, never raw logits) are pasted into its
+box, thresholded at ``spec.mask_threshold``, and overlapping instances merge by
+highest probability. CUDA out of memory halves the batch, then falls back to
+the CPU with a warning; no slice is lost.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from core_models.devices import describe_device, is_out_of_memory, select_device
+from core_models.model_spec import ModelSpec, preprocess_slice
+from core_models.prediction import Prediction, Progress, RoI, SliceResult, Timings
+from core_models.roi_maps import instances_to_labels
+from core_models.volume import CTVolume
+
+InferenceEvent = Progress | SliceResult
+
+
+class CancelFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+def run_to_completion(gen: Generator[InferenceEvent, None, Prediction]) -> Prediction:
+    """Drain an inference generator and return its :class:`Prediction`."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+def run_inference(model: torch.nn.Module, spec: ModelSpec, volume: CTVolume, *, device: str = "auto",
+                  batch_size: int = 4, cancel: CancelFlag | None = None,
+                  slice_indices: Sequence[int] | None = None) -> Generator[InferenceEvent, None, Prediction]:
+    """Segment every slice of ``volume`` (or ``slice_indices``) with ``model``.
+
+    Parameters
+    ----------
+    model : a detector built from ``spec`` (see :mod:`core_models.nets`).
+    spec : its model spec (preprocessing, class mapping, thresholds).
+    volume : the CT; HU volumes are windowed as the spec says, 8-bit ones used as they are.
+    device : ``auto`` (CUDA, MPS, CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    batch_size : slices per forward pass (halved on out-of-memory).
+    cancel : checked between batches.
+    slice_indices : the z indices to run (default: all, in order).
+    """
+    run = _Run(model, spec, volume, select_device(device), max(1, int(batch_size)))
+    indices = list(range(volume.shape[0]) if slice_indices is None else slice_indices)
+    total = len(indices)
+    yield Progress(0, total, f"running {run.version} on {describe_device(run.device)}")
+    start = time.perf_counter()
+    done = 0
+    while done < total and not (cancel is not None and cancel.is_set()):
+        batch = indices[done: done + run.batch_size]
+        outputs = run.forward(batch)
+        if outputs is None:  # out of memory: batch halved or moved to the CPU, try again
+            continue
+        for z, out in zip(batch, outputs):
+            yield run.finish_slice(z, out)
+        done += len(batch)
+        run.timings.total = time.perf_counter() - start
+        yield Progress(done, total, _eta_message(done, total, run.timings.total))
+    run.timings.total = time.perf_counter() - start
+    return run.prediction(complete=done == total)
+
+
+def _eta_message(done: int, total: int, elapsed: float) -> str:
+    left = elapsed / done * (total - done) if done else 0.0
+    return f"{done}/{total} slices, {left:.0f} s left"
+
+
+class _Run:
+    """State of one inference run (device, batch size, results so far)."""
+
+    def __init__(self, model: torch.nn.Module, spec: ModelSpec, volume: CTVolume, device: torch.device,
+                 batch_size: int) -> None:
+        self.model, self.spec, self.volume = model, spec, volume
+        self.device, self.batch_size = device, batch_size
+        self.version = spec.metadata.version or "unversioned model"
+        self.labels = volume.empty_labels()
+        self.results: dict[int, SliceResult] = {}
+        self.timings = Timings()
+        self.warnings: list[str] = []
+        self.class_to_label = {int(k): int(v) for k, v in spec.class_to_label.items()}
+        self.model.to(device).eval()
+        _disable_mask_pasting(self.model)
+
+    def forward(self, batch: Sequence[int]) -> list[dict[str, Any]] | None:
+        """Model outputs for the slices in ``batch``; ``None`` after an out-of-memory fallback."""
+        t0 = time.perf_counter()
+        images = [preprocess_slice(self.volume.array[z], self.spec.preprocessing, is_hu=self.volume.is_hu)
+                  for z in batch]
+        t1 = time.perf_counter()
+        self.timings.preprocess += t1 - t0
+        try:
+            with torch.inference_mode(), self._autocast():
+                outputs = self.model([img.to(self.device, non_blocking=True) for img in images])
+            outputs = [{k: v.float().cpu() if torch.is_tensor(v) else v for k, v in o.items()} for o in outputs]
+        except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
+            if not is_out_of_memory(exc):
+                raise
+            self._fall_back()
+            return None
+        self.timings.model += time.perf_counter() - t1
+        return outputs
+
+    def _autocast(self) -> Any:
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return torch.autocast("cpu", enabled=False)
+
+    def _fall_back(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if self.batch_size > 1:
+            self.batch_size //= 2
+            self.warnings.append(f"out of GPU memory: batch size lowered to {self.batch_size}")
+            return
+        if self.device.type == "cpu":
+            raise MemoryError("out of memory on the CPU")
+        self.warnings.append(f"out of memory on {describe_device(self.device)}: continuing on the CPU")
+        self.device = torch.device("cpu")
+        self.model.to(self.device)
+
+    def finish_slice(self, z: int, out: dict[str, Any]) -> SliceResult:
+        """Turn one slice's model output into a :class:`SliceResult` and write its labels."""
+        t0 = time.perf_counter()
+        shape = self.volume.array.shape[1:]
+        rois = self._rois(out)
+        if "semantic_logits" in out:
+            labels2d = out["semantic_logits"].argmax(0).numpy().astype(np.uint8)
+        else:
+            labels2d = instances_to_labels(rois, shape, self.spec.mask_threshold)
+        self.labels.array[z] = labels2d
+        pixel_mm2 = self.volume.spacing[1] * self.volume.spacing[2]
+        counts = np.bincount(labels2d.ravel(), minlength=3)
+        area = {v: float(counts[v]) * pixel_mm2 for v in (1, 2)}
+        result = SliceResult(z, rois, labels2d, _class_probs(out), area)
+        self.results[z] = result
+        self.timings.postprocess += time.perf_counter() - t0
+        return result
+
+    def _rois(self, out: dict[str, Any]) -> list[RoI]:
+        keep = out["scores"] >= self.spec.score_threshold
+        boxes = out["boxes"][keep].numpy()
+        labels = out["labels"][keep].numpy()
+        scores = out["scores"][keep].numpy()
+        logits = out["mask_logits"][keep].numpy().astype(np.float16)
+        return [RoI(tuple(float(v) for v in b), self.class_to_label.get(int(c), 1), float(s), m)
+                for b, c, s, m in zip(boxes, labels, scores, logits)]
+
+    def prediction(self, complete: bool) -> Prediction:
+        note = classifier_note(self.spec)
+        return Prediction(self.labels, dict(sorted(self.results.items())), self.version,
+                          describe_device(self.device), complete, self.timings, self.warnings, note)
+
+
+def classifier_note(spec: ModelSpec) -> str:
+    """What the user must know about the classifier's training data ('' if nothing)."""
+    if not spec.classifier:
+        return ""
+    trained_on = str(spec.classifier.get("trained_on", "")).lower()
+    if trained_on == "phantom":
+        return ("classifier S was trained on synthetic phantoms only (no real Control or common-pneumonia CT "
+                "was available): its Control / CP / COVID-19 probabilities are not validated on patients")
+    return f"classifier S trained on: {trained_on}" if trained_on else ""
+
+
+def _disable_mask_pasting(model: torch.nn.Module) -> None:
+    """Inference keeps 28×28 logits and pastes them itself; skip the detector's own pasting."""
+    for module in model.modules():
+        if hasattr(module, "paste_masks"):
+            module.paste_masks = False
+
+
+def _class_probs(out: dict[str, Any]) -> np.ndarray | None:
+    """Control / CP / COVID-19 probabilities from classifier S's logits.
+
+    S is trained with BCE-with-logits on one-hot targets (as the seed), so each
+    class has an independent sigmoid; they are normalised to sum to 1 for display.
+    """
+    logits = out.get("class_logits")
+    if logits is None:
+        return None
+    probs = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64).reshape(-1)))
+    return probs / probs.sum()
