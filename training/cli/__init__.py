@@ -18,13 +18,14 @@ from pathlib import Path
 from core_models import __version__
 from core_models.errors import LesionLoopError
 
-#: subcommand modules, in the order ``--help`` lists them
-COMMAND_MODULES: tuple[str, ...] = (
-    "training.cli.info",
-    "training.cli.phantom",
-    "training.cli.infer",
-    "training.cli.import_checkpoint",
-)
+#: subcommand -> (module, one-line help). Only the module of the subcommand being run is
+#: imported, so ``lesionloop info`` does not pay for torch.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "info": ("training.cli.info", "show what a CT file or folder holds"),
+    "phantom": ("training.cli.phantom", "write synthetic chest CT phantoms with exact labels"),
+    "infer": ("training.cli.infer", "segment GGO and consolidation with a model"),
+    "import-checkpoint": ("training.cli.import_checkpoint", "convert a COVID-CT-Mask-Net checkpoint into a LesionLoop model"),
+}
 
 #: subcommands the viewer handles (see ``main.py``); listed so ``--help`` shows them
 VIEWER_COMMANDS = {"view": "open a CT in the viewer", "demo": "the bundled sample in the viewer"}
@@ -37,14 +38,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The command-line parser; only ``selected``'s module is imported (all when ``"*"``)."""
     parser = _Parser(prog="lesionloop", description="Review and correct AI lesion segmentation on chest CT.")
     parser.add_argument("--version", action="version", version=f"lesionloop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, helptext in VIEWER_COMMANDS.items():
         sub.add_parser(name, help=helptext, add_help=False)
-    for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).add_parser(sub)
+    for name, (module_name, helptext) in COMMANDS.items():
+        if selected in (name, "*"):
+            importlib.import_module(module_name).add_parser(sub)
+        else:
+            sub.add_parser(name, help=helptext, add_help=False)
     return parser
 
 
@@ -63,8 +68,9 @@ def _log_traceback() -> Path | None:
 
 def run_command(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the subcommand; return the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(list(argv))
+    argv = list(argv)
+    parser = build_parser(argv[0] if argv else None)
+    args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
