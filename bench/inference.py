@@ -31,6 +31,8 @@ from core_models.volume import CTVolume, Geometry
 SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "sample" / "ricord_covid_419639_000082.nii.gz"
 CONFIGS = {
     "resnet18-trunc1": ("maskrcnn_light", {"backbone": "resnet18", "truncation": 1}),
+    "resnet18-trunc1-rpn300": ("maskrcnn_light", {"backbone": "resnet18", "truncation": 1,
+                                                  "rpn_post_nms_top_n_test": 300}),
     "resnet34-trunc1": ("maskrcnn_light", {"backbone": "resnet34", "truncation": 1}),
     "resnet50-fpn": ("maskrcnn_resnet50_fpn", {}),
 }

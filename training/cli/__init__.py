@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "phantom": ("training.cli.phantom", "write synthetic chest CT phantoms with exact labels"),
     "infer": ("training.cli.infer", "segment GGO and consolidation with a model"),
     "import-checkpoint": ("training.cli.import_checkpoint", "convert a COVID-CT-Mask-Net checkpoint into a LesionLoop model"),
+    "models": ("training.cli.models", "list, activate or roll back model versions"),
 }
 
 #: subcommands the viewer handles (see ``main.py``); listed so ``--help`` shows them
