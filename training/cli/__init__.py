@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "phantom": ("training.cli.phantom", "write synthetic chest CT phantoms with exact labels"),
     "infer": ("training.cli.infer", "segment GGO and consolidation with a model"),
     "import-checkpoint": ("training.cli.import_checkpoint", "convert a COVID-CT-Mask-Net checkpoint into a LesionLoop model"),
+    "train": ("training.cli.train", "train a segmentation model on labelled slices"),
+    "evaluate": ("training.cli.evaluate", "score a model on labelled slices"),
     "models": ("training.cli.models", "list, activate or roll back model versions"),
 }
 
