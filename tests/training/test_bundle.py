@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import json
+
+from core_models.checkpoints import load_model
+from training.bundle import export_bundled
+
+
+def test_export_writes_fp16_bundled_model_with_notes(tmp_path, tiny_model_dir):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, run / "best")
+    (run / "curves.jsonl").write_text(json.dumps({"kind": "epoch", "epoch": 1}) + "\n")
+    out = export_bundled(run, tmp_path / "default")
+    model, spec = load_model(out)
+    assert spec.metadata.version == "bundled"
+    data = (out / "weights.safetensors").read_bytes()
+    header = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])
+    assert header["__metadata__"]["dtype"] == "float16"
+    notes = (out / "TRAINING.md").read_text()
+    assert "Epochs run: 1." in notes
+    ref, _ = load_model(tiny_model_dir)
+    w = dict(model.named_parameters())["roi_heads.box_head.fc6.weight"]
+    assert w.detach().sub(dict(ref.named_parameters())["roi_heads.box_head.fc6.weight"]).abs().max() < 1e-2

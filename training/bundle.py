@@ -1,0 +1,72 @@
+"""Export a trained run as the bundled model in ``resources/models/default``.
+
+``python -m training.bundle RUN_DIR [--out resources/models/default]`` takes
+``RUN_DIR/best`` (or ``last`` when there was no validation), stores its weights
+as fp16 safetensors (the bundled model must stay ≤ 25 MB), marks its spec as
+the ``bundled`` version, and writes ``TRAINING.md`` beside it with the training
+command, the validation figures and the per-epoch curve summary.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from core_models.atomic import atomic_write_text
+from core_models.checkpoints import load_model, save_model
+from core_models.errors import LesionLoopError
+from core_models.model_store import BUNDLED_NAME, bundled_model_dir
+
+SIZE_LIMIT_MB = 25.0
+FIGURES = ("dice_ggo", "dice_consolidation", "dice_binary", "map", "ap50", "ap75")
+
+
+def export_bundled(run_dir: Path, out: Path) -> Path:
+    """Write the run's best model into ``out`` as the bundled fp16 model; returns ``out``."""
+    source = run_dir / "best" if (run_dir / "best" / "spec.json").exists() else run_dir / "last"
+    model, spec = load_model(source)
+    spec.metadata.notes = (spec.metadata.notes + " " if spec.metadata.notes else "") + \
+        f"bundled from {source.name} of run {run_dir.name}"
+    spec.metadata.version = BUNDLED_NAME
+    save_model(model, spec, out, half=True)
+    size_mb = sum(p.stat().st_size for p in out.iterdir() if p.is_file()) / 1e6
+    if size_mb > SIZE_LIMIT_MB:
+        raise LesionLoopError(f"bundled model is {size_mb:.1f} MB, over the {SIZE_LIMIT_MB:.0f} MB limit")
+    atomic_write_text(out / "TRAINING.md", _training_notes(run_dir, spec, size_mb))
+    return out
+
+
+def _training_notes(run_dir: Path, spec, size_mb: float) -> str:
+    metrics = spec.metadata.metrics or {}
+    lines = [f"# Bundled model ({spec.builder}, {spec.builder_args.get('backbone', '')}, "
+             f"truncation {spec.builder_args.get('truncation', '')}, mask type {spec.mask_type})", "",
+             f"Weights: fp16 safetensors, {size_mb:.1f} MB in all.", "", "Training command:", "",
+             "```bash", spec.metadata.command or "(not recorded)", "```", "",
+             "Validation (MedSeg split of BASELINES.md: files with index i % 5 == 0; Dice per class averaged "
+             "over the validation slices whose ground truth holds the class):", ""]
+    lines += [f"- {name}: {metrics[name]:.3f}" for name in FIGURES if isinstance(metrics.get(name), (int, float))]
+    curves = run_dir / "curves.jsonl"
+    if curves.exists():
+        rows = [json.loads(line) for line in curves.read_text().splitlines() if line.strip()]
+        epochs = [row for row in rows if row.get("kind") == "epoch"]
+        lines += ["", f"Epochs run: {len(epochs)}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.bundle", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--out", type=Path, default=bundled_model_dir())
+    args = parser.parse_args(argv)
+    try:
+        out = export_bundled(args.run_dir, args.out)
+    except LesionLoopError as exc:
+        print(f"training.bundle: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"bundled model written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
