@@ -40,7 +40,11 @@ def test_screenshot_command_without_display(nifti_path, tmp_path):
     assert Image.open(out).size[0] > 0
 
 
-def test_demo_without_model_opens_sample_with_message(window):
+def test_demo_without_model_opens_sample_with_message(window, monkeypatch):
+    import viewer.inference_controller as ic
+
+    monkeypatch.setattr(ic, "available_models", lambda: [])
+    window.inference.refresh_models()
     assert start_demo(window) is False
     assert window.session.volume is not None and window.session.volume.shape[0] == 72
     assert "No model available" in window.statusBar().currentMessage()

@@ -70,9 +70,13 @@ def test_new_run_supersedes_old(window, tiny_model_dir, qtbot, tmp_path):
     assert window.inference.runner.dropped > 0
 
 
-def test_error_in_run_is_a_dialog(window, nifti_path, tmp_path, qtbot):
+def test_error_in_run_is_a_dialog(window, nifti_path, tmp_path, qtbot, monkeypatch):
+    import viewer.inference_controller as ic
+
+    monkeypatch.setattr(ic, "available_models", lambda: [])  # no bundled model, empty registry
+    window.inference.refresh_models()
     window.open_path(nifti_path)
-    assert not window.run_inference()  # no model in an empty registry
+    assert not window.run_inference()
     assert "no model" in window.errors_shown[-1]
     broken = tmp_path / "broken_model"
     broken.mkdir()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     stop = StopRequest(args.stop_file).install_signals()
     callbacks = [stop, JsonLinesCallback() if args.progress_json else ProgressBarCallback()]
     try:
-        result = train(config, callbacks, resume=args.resume, command=" ".join(["lesionloop", *sys.argv[1:]]))
+        result = train(config, callbacks, resume=args.resume, command=shlex.join(["lesionloop", *sys.argv[1:]]))
     except LesionLoopError as exc:
         if args.progress_json and distributed.env_rank() == 0:
             print(json.dumps({"event": "error", "message": str(exc)}), flush=True)
