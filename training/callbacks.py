@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
+from core_models.atomic import json_safe
 from training.cli.progress import ProgressBar
 
 #: figures the progress bar prints after each epoch
@@ -125,7 +126,7 @@ class JsonLinesCallback(Callback):
         self.stream = stream or sys.stdout
 
     def _emit(self, event: str, body: dict[str, Any]) -> None:
-        self.stream.write(json.dumps({"event": event, **_finite(body)}) + "\n")
+        self.stream.write(json.dumps({"event": event, **json_safe(body)}) + "\n")
         self.stream.flush()
 
     def on_start(self, info: dict[str, Any]) -> None:
@@ -202,12 +203,3 @@ class Timer:
     def reset(self) -> None:
         self._last = time.perf_counter()
 
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value

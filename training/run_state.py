@@ -14,7 +14,6 @@ resumed step are dropped so the file matches the continued run.
 from __future__ import annotations
 
 import json
-import math
 import random
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core_models.atomic import atomic_path, atomic_write_text
+from core_models.atomic import atomic_path, atomic_write_text, json_safe
 from core_models.errors import InputError
 
 STATE_NAME = "state.pt"
@@ -102,18 +101,9 @@ class CurveLog:
 
     def add(self, record: dict[str, Any]) -> None:
         if self.enabled:
-            self.lines.append(json.dumps(_plain(record)))
+            self.lines.append(json.dumps(json_safe(record)))
 
     def flush(self) -> None:
         if self.enabled:
             atomic_write_text(self.path, "".join(line + "\n" for line in self.lines))
 
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

@@ -25,3 +25,10 @@ def test_failed_write_keeps_old_file(tmp_path):
             raise RuntimeError("crash mid-write")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["labels.nii.gz"]
+
+
+def test_json_safe_replaces_non_finite_floats():
+    from core_models.atomic import json_safe
+
+    assert json_safe({"a": float("nan"), "b": [1.5, float("inf")], 3: (float("-inf"),)}) == \
+        {"a": None, "b": [1.5, None], "3": [None]}

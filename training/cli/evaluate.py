@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from training.config import MEDSEG_SPLIT
+from core_models.atomic import json_safe
 
 SPLITS = ("all", MEDSEG_SPLIT, "medseg-train")
 
@@ -58,20 +59,11 @@ def run(args: argparse.Namespace) -> int:
     body = {"model": str(folder), "model_version": spec.metadata.version, "data": list(args.data),
             "split": args.split, "min_area": args.min_area, **report}
     if args.json:
-        print(json.dumps(_finite(body)))
+        print(json.dumps(json_safe(body)))
     else:
         print_table(body, sys.stdout)
     return 0
 
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
