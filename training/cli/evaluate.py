@@ -14,8 +14,8 @@ import math
 import sys
 from typing import Any
 
-from training.config import MEDSEG_SPLIT
 from core_models.atomic import json_safe
+from training.config import MEDSEG_SPLIT
 
 SPLITS = ("all", MEDSEG_SPLIT, "medseg-train")
 
