@@ -8,10 +8,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-VIEWER_COMMANDS = ("view", "demo")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    from training.cli import VIEWER_COMMANDS  # light: no torch, no Qt
+
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in VIEWER_COMMANDS:
         try:

@@ -18,7 +18,7 @@ the CPU with a warning; no slice is lost.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -37,13 +37,19 @@ class CancelFlag(Protocol):
     def is_set(self) -> bool: ...
 
 
-def run_to_completion(gen: Generator[InferenceEvent, None, Prediction]) -> Prediction:
-    """Drain an inference generator and return its :class:`Prediction`."""
+def run_to_completion(gen: Generator[InferenceEvent, None, Prediction],
+                      on_progress: Callable[[Progress], None] | None = None) -> Prediction:
+    """Drain an inference generator and return its :class:`Prediction`.
+
+    ``on_progress`` (optional) is called with every :class:`Progress` event.
+    """
     while True:
         try:
-            next(gen)
+            event = next(gen)
         except StopIteration as stop:
             return stop.value
+        if on_progress is not None and isinstance(event, Progress):
+            on_progress(event)
 
 
 def run_inference(model: torch.nn.Module, spec: ModelSpec, volume: CTVolume, *, device: str = "auto",

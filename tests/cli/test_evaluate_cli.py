@@ -6,15 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.helpers import write_medseg, write_phantom
+from tests.training.helpers import run_main, write_medseg, write_phantom
 from training.__main__ import main
 
-
-def run_main(argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return int(exc.code)
 
 
 @pytest.fixture(scope="module")

@@ -10,18 +10,11 @@ from pathlib import Path
 import pytest
 
 from core_models.checkpoints import load_model
-from tests.training.helpers import tiny_cli_args, write_medseg, write_phantom
+from tests.training.helpers import run_main, tiny_cli_args, write_medseg, write_phantom
 from training.__main__ import main
 
 REPO = Path(__file__).resolve().parents[2]
 
-
-def run_main(argv: list[str]) -> int:
-    """Exit status of ``python -m training ARGV``, argparse's SystemExit included."""
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return int(exc.code)
 
 
 @pytest.fixture(scope="module")

@@ -72,3 +72,13 @@ def tiny_cli_args(out: Path, data: list[Path], *extra: str) -> list[str]:
     return ["train", "--data", *map(str, data), "--out", str(out), "--truncation", "2", "--image-size", "64",
             "--builder-args", '{"anchor_sizes": [8, 16, 32]}', "--epochs", "2", "--batch", "2", "--min-area", "5",
             "--device", "cpu", *extra]
+
+
+def run_main(argv: list[str]) -> int:
+    """Exit status of ``python -m training ARGV``, argparse's SystemExit included."""
+    from training.__main__ import main
+
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code)

@@ -13,10 +13,10 @@ from pathlib import Path
 from core_models.atomic import atomic_write_json
 from core_models.checkpoints import load_model
 from core_models.errors import InputError
-from core_models.inference import run_inference
+from core_models.inference import run_inference, run_to_completion
 from core_models.io import read_volume, write_labels
 from core_models.model_store import resolve_model_dir
-from core_models.prediction import Prediction, Progress
+from core_models.prediction import Prediction
 from core_models.volume import CTVolume
 from training.cli.progress import ProgressBar
 
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     model, spec = load_model(resolve_model_dir(args.model))
     bar = ProgressBar("infer")
     gen = run_inference(model, spec, volume, device=args.device, batch_size=args.batch)
-    prediction = _drain(gen, bar)
+    prediction = run_to_completion(gen, lambda p: bar.update(p.done, p.total, p.message))
     if kind == "volume":
         written = write_labels(prediction.labels, out)
     else:
@@ -75,15 +75,6 @@ def run(args: argparse.Namespace) -> int:
     _summary(prediction, written)
     return 0
 
-
-def _drain(gen, bar: ProgressBar) -> Prediction:
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if isinstance(event, Progress):
-            bar.update(event.done, event.total, event.message)
 
 
 def _summary(prediction: Prediction, written: list[Path]) -> None:
