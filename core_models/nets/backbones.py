@@ -73,19 +73,33 @@ class ResNetFPN(nn.Module):
         Channels of every FPN output map (256).
     """
 
-    def __init__(self, body: IntermediateLayerGetter, in_channels_list: list[int], out_channels: int = FPN_CHANNELS):
+    def __init__(self, body: IntermediateLayerGetter, in_channels_list: list[int], out_channels: int = FPN_CHANNELS,
+                 skip_channels: dict[str, int] | None = None):
         super().__init__()
         self.body = body
         self.fpn = FeaturePyramidNetwork(in_channels_list, out_channels, extra_blocks=None)
         self.out_channels = out_channels
         self.num_levels = len(in_channels_list)
+        #: body outputs kept out of the FPN (finer ResNet maps for a dense head), name -> channels
+        self.skip_channels = dict(skip_channels or {})
 
     def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         """Feature maps keyed ``"0"`` (finest) ... for a normalised image batch ``x``."""
-        return self.fpn(self.body(x))
+        return self.features_and_skips(x)[0]
+
+    def features_and_skips(self, x: torch.Tensor) -> tuple[OrderedDict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """FPN maps and the skip maps (finer ResNet layers, empty without skips)."""
+        maps = self.body(x)
+        skips = {name: maps.pop(name) for name in self.skip_channels}
+        return self.fpn(maps), skips
 
 
-def light_resnet_fpn(backbone: str = "resnet18", truncation: int = 1, norm: str = "batch") -> ResNetFPN:
+#: ResNet18/34 layers offered as skips to a dense head: name -> (layer, channels, stride)
+LIGHT_SKIPS = {"s4": ("layer1", 64, 4), "s8": ("layer2", 128, 8)}
+
+
+def light_resnet_fpn(backbone: str = "resnet18", truncation: int = 1, norm: str = "batch",
+                     skips: bool = False) -> ResNetFPN:
     """Truncated ResNet18/34 with a one-level FPN (the seed's lightweight backbone).
 
     Parameters
@@ -95,6 +109,9 @@ def light_resnet_fpn(backbone: str = "resnet18", truncation: int = 1, norm: str 
         0 keeps ``layer4`` (512 ch, stride 32), 1 stops after ``layer3``
         (256 ch, stride 16), 2 after ``layer2`` (128 ch, stride 8).
     norm : {"batch", "frozen_batch", "group"}
+    skips : bool
+        Also return ``layer1`` (stride 4) and ``layer2`` (stride 8) as skip
+        maps for a dense head (those finer than the kept layer).
     """
     if backbone not in LIGHT_BACKBONES:
         raise ModelError(f"light backbone must be one of {', '.join(LIGHT_BACKBONES)}, got {backbone!r}")
@@ -102,8 +119,11 @@ def light_resnet_fpn(backbone: str = "resnet18", truncation: int = 1, norm: str 
         raise ModelError(f"truncation must be 0, 1 or 2, got {truncation!r}")
     layer, channels = TRUNCATIONS[truncation]
     resnet = LIGHT_BACKBONES[backbone](weights=None, norm_layer=norm_layer_factory(norm))
-    body = IntermediateLayerGetter(resnet, return_layers={layer: "0"})
-    return ResNetFPN(body, [channels])
+    chosen = {name: spec for name, spec in LIGHT_SKIPS.items() if skips and spec[0] < layer}
+    return_layers = {spec[0]: name for name, spec in chosen.items()}
+    return_layers[layer] = "0"
+    body = IntermediateLayerGetter(resnet, return_layers=return_layers)
+    return ResNetFPN(body, [channels], skip_channels={name: spec[1] for name, spec in chosen.items()})
 
 
 def resnet50_fpn(norm: str = "batch") -> ResNetFPN:

@@ -33,7 +33,7 @@ from torch import nn
 from torchvision.models.detection import MaskRCNN
 
 from core_models.errors import InputError, ModelError
-from core_models.nets.backbones import TRUNCATIONS, ResNetFPN, light_resnet_fpn, resnet50_fpn
+from core_models.nets.backbones import LIGHT_SKIPS, TRUNCATIONS, ResNetFPN, light_resnet_fpn, resnet50_fpn
 from core_models.nets.heads import (SEED_ANCHOR_RATIOS, SEED_ANCHOR_SIZES, anchor_generator,
                                     box_head_and_predictor, mask_head_and_predictor, roi_pools, rpn_head)
 from core_models.nets.mask_types import check_mask_type, num_classes_for
@@ -127,7 +127,9 @@ class LesionMaskRCNN(MaskRCNN):
         super().__init__(backbone, num_classes=None, **kwargs)
         self.mask_type = mask_type
         self.paste_masks = paste_masks
-        self.semantic_head = SemanticHead(backbone.out_channels, feature_stride) if semantic_head else None
+        skips = {name: (ch, LIGHT_SKIPS[name][2]) for name, ch in getattr(backbone, "skip_channels", {}).items()}
+        self.semantic_head = (SemanticHead(backbone.out_channels, feature_stride, skips=skips)
+                              if semantic_head else None)
 
     def forward(self, images: list[torch.Tensor],  # type: ignore[override]
                 targets: list[dict[str, torch.Tensor]] | None = None) -> Any:
@@ -137,21 +139,24 @@ class LesionMaskRCNN(MaskRCNN):
             _check_targets(targets, len(images), self.semantic_head is not None)
         original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
         image_list, targets = self.transform(images, targets)
-        features = self.backbone(image_list.tensors)
-        proposals, rpn_losses = self.rpn(image_list, features, targets)
-        if self.training:
-            _, roi_losses = self.roi_heads(features, proposals, image_list.image_sizes, targets)
-            losses = {**rpn_losses, **roi_losses}
-            if self.semantic_head is not None:
-                logits = self._semantic(features, image_list.tensors.shape[-2:])
-                losses["loss_semantic"] = semantic_loss(
-                    logits, [t["semantic"] for t in targets], image_list.image_sizes, original_sizes)
-            return losses
-        return self.detect(image_list, features, proposals, original_sizes)
+        features, self._skips = self.backbone.features_and_skips(image_list.tensors)
+        try:
+            proposals, rpn_losses = self.rpn(image_list, features, targets)
+            if self.training:
+                _, roi_losses = self.roi_heads(features, proposals, image_list.image_sizes, targets)
+                losses = {**rpn_losses, **roi_losses}
+                if self.semantic_head is not None:
+                    logits = self._semantic(features, image_list.tensors.shape[-2:])
+                    losses["loss_semantic"] = semantic_loss(
+                        logits, [t["semantic"] for t in targets], image_list.image_sizes, original_sizes)
+                return losses
+            return self.detect(image_list, features, proposals, original_sizes)
+        finally:
+            self._skips = {}
 
     def _semantic(self, features: dict[str, torch.Tensor], size: Sequence[int]) -> torch.Tensor:
         finest = next(iter(features.values()))
-        return self.semantic_head(finest, (int(size[0]), int(size[1])))
+        return self.semantic_head(finest, (int(size[0]), int(size[1])), getattr(self, "_skips", None))
 
     def detect(self, image_list: Any, features: dict[str, torch.Tensor], proposals: list[torch.Tensor],
                 original_sizes: list[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
@@ -203,7 +208,7 @@ def maskrcnn_light(*, backbone: str = "resnet18", truncation: int = 1, mask_type
                    norm: str = "batch", anchor_sizes: Sequence = SEED_ANCHOR_SIZES,
                    anchor_ratios: Sequence = SEED_ANCHOR_RATIOS, mask_layers: Sequence[int] = (128,),
                    mask_roi_size: int = 14, semantic_head: bool = False, paste_masks: bool = True,
-                   **options: Any) -> LesionMaskRCNN:
+                   semantic_skips: bool = False, **options: Any) -> LesionMaskRCNN:
     """Lightweight Mask R-CNN: truncated ResNet18/34 + one FPN level + the seed's light heads.
 
     Parameters
@@ -222,10 +227,13 @@ def maskrcnn_light(*, backbone: str = "resnet18", truncation: int = 1, mask_type
         Mask RoIAlign size; mask logits are twice this (seed 14 → 28×28).
     semantic_head, paste_masks : bool
         See :class:`LesionMaskRCNN`.
+    semantic_skips : bool
+        Feed ``layer1``/``layer2`` to the semantic head as U-Net-style skips
+        (only with ``semantic_head``).
     **options
         Overrides of :data:`DETECTOR_DEFAULTS` (min_size, box_score_thresh, ...).
     """
-    body = light_resnet_fpn(backbone, truncation, norm)
+    body = light_resnet_fpn(backbone, truncation, norm, skips=bool(semantic_skips and semantic_head))
     stride = {"layer2": 8, "layer3": 16, "layer4": 32}[TRUNCATIONS[truncation][0]]
     return _assemble(body, stride, mask_type=mask_type, anchor_sizes=anchor_sizes, anchor_ratios=anchor_ratios,
                      mask_layers=mask_layers, mask_roi_size=mask_roi_size, semantic_head=semantic_head,

@@ -37,6 +37,11 @@ def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
 class SemanticHead(nn.Module):
     """3×3 conv blocks (GroupNorm + ReLU) with ×2 upsampling down to stride 4, then 1×1 logits.
 
+    With skip maps (finer ResNet layers, U-Net style), each upsampling step
+    at a skip's stride concatenates a 1×1 projection of that skip before its
+    conv block, so boundaries come from stride-4/8 detail instead of being
+    interpolated from the coarse FPN map.
+
     Parameters
     ----------
     in_channels : int
@@ -47,21 +52,42 @@ class SemanticHead(nn.Module):
         Width of the head.
     num_classes : int
         Output classes (3: background, GGO, consolidation).
+    skips : dict of name -> (channels, stride)
+        Skip maps the head receives in :meth:`forward` (empty: none).
     """
 
     def __init__(self, in_channels: int, feature_stride: int, channels: int = 128,
-                 num_classes: int = SEMANTIC_CLASSES):
+                 num_classes: int = SEMANTIC_CLASSES, skips: dict[str, tuple[int, int]] | None = None):
         super().__init__()
         upsamples = max(0, int(round(math.log2(feature_stride))) - 2)
         self.stem = _conv_block(in_channels, channels)
-        self.up_blocks = nn.ModuleList(_conv_block(channels, channels) for _ in range(upsamples))
+        # the stride reached after each upsampling step, and the skip (if any) fused there
+        self.step_strides = [feature_stride // 2 ** (i + 1) for i in range(upsamples)]
+        by_stride = {stride: name for name, (_, stride) in (skips or {}).items()}
+        self.skip_names = [by_stride.get(stride, "") for stride in self.step_strides]
+        skip_width = channels // 2
+        self.skip_proj = nn.ModuleDict({
+            name: nn.Sequential(nn.Conv2d(ch, skip_width, 1, bias=False), group_norm(skip_width, 16),
+                                nn.ReLU(inplace=True))
+            for name, (ch, stride) in (skips or {}).items() if stride in self.step_strides})
+        self.up_blocks = nn.ModuleList(
+            _conv_block(channels + (skip_width if name in self.skip_proj else 0), channels) for name in self.skip_names)
         self.classifier = nn.Conv2d(channels, num_classes, 1)
 
-    def forward(self, feature: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    def forward(self, feature: torch.Tensor, size: tuple[int, int],
+                skips: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Logits ``(N, classes, *size)`` for the padded input batch of spatial ``size``."""
         x = self.stem(feature)
-        for block in self.up_blocks:
-            x = block(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False))
+        for name, block in zip(self.skip_names, self.up_blocks):
+            if name in self.skip_proj:
+                if not skips or name not in skips:
+                    raise InputError(f"the semantic head needs skip map {name!r}")
+                skip = skips[name]
+                x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+                x = torch.cat([x, self.skip_proj[name](skip)], dim=1)
+            else:
+                x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+            x = block(x)
         logits = self.classifier(x)
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 

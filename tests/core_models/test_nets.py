@@ -98,6 +98,35 @@ def test_semantic_head_trains_and_returns_logits_at_original_size() -> None:
     assert det["semantic_logits"].shape == (3, 90, 120)
 
 
+@pytest.mark.parametrize("truncation", [1, 2])
+def test_semantic_skips_feed_finer_layers_into_the_dense_head(truncation: int) -> None:
+    plain = build_model("maskrcnn_light", semantic_head=True, norm="group", truncation=truncation, **FAST)
+    skipped = build_model("maskrcnn_light", semantic_head=True, semantic_skips=True, norm="group",
+                          truncation=truncation, **FAST)
+    expected = {1: {"s4", "s8"}, 2: {"s4"}}[truncation]  # only layers finer than the kept one
+    assert set(skipped.backbone.skip_channels) == expected
+    assert set(skipped.semantic_head.skip_proj) == expected
+    # everything but the dense head keeps its names and shapes (older checkpoints still load)
+    outside = lambda m: {k: v.shape for k, v in m.state_dict().items() if not k.startswith("semantic_head.")}
+    assert outside(plain) == outside(skipped)
+    skipped.train()
+    loss = skipped([torch.rand(3, 128, 128)], _targets(1, semantic=True))["loss_semantic"]
+    loss.backward()
+    for name in expected:  # each skip path carries gradient
+        grad = skipped.semantic_head.skip_proj[name][0].weight.grad
+        assert grad is not None and float(grad.abs().sum()) > 0
+    skipped.eval()
+    with torch.no_grad():
+        det = skipped([torch.rand(3, 90, 120)])[0]
+    assert det["semantic_logits"].shape == (3, 90, 120)
+    assert not skipped._skips  # no feature maps kept alive between calls
+
+
+def test_semantic_skips_without_the_head_change_nothing() -> None:
+    model = build_model("maskrcnn_light", semantic_skips=True, norm="group", **FAST)
+    assert model.semantic_head is None and model.backbone.skip_channels == {}
+
+
 def test_semantic_loss_rewards_the_right_labels() -> None:
     target = torch.zeros(16, 16, dtype=torch.long)
     target[4:10, 4:10] = 1
