@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("training.cli.train", "train a segmentation model on labelled slices"),
     "evaluate": ("training.cli.evaluate", "score a model on labelled slices"),
     "models": ("training.cli.models", "list, activate or roll back model versions"),
+    "export": ("training.cli.export", "export a workspace's corrected labels (NIfTI, .seg.nrrd, PNG)"),
 }
 
 #: subcommands the viewer handles (see ``main.py``); listed so ``--help`` shows them

@@ -24,63 +24,23 @@ Slices not listed are ``unreviewed``. Only ``accepted`` (the prediction was
 right) and ``corrected`` (the reviewer fixed it) slices train; ``flagged``
 (unsure) and ``unreviewed`` slices never do. The labels must have the CT's
 shape; a DICOM folder with several series is read as its largest series.
+
+The format itself (constants, :func:`read_review`) lives in
+:mod:`core_models.workspace.review`, shared with the viewer that writes it;
+the viewer adds notes, confirmed RoIs and provenance, which training ignores.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from core_models.errors import InputError
 from core_models.io import list_series
+from core_models.workspace.review import (STATUSES, TRAINING_STATUSES, WORKSPACE_FILE, WORKSPACE_FORMAT,
+                                          WORKSPACE_SCHEMA, read_review)
 from training.data.records import KIND_VOLUME, SliceRecord
 
-WORKSPACE_FILE = "review.json"
-WORKSPACE_FORMAT = "lesionloop-review"
-WORKSPACE_SCHEMA = 1
-STATUSES: tuple[str, ...] = ("unreviewed", "accepted", "corrected", "flagged")
-TRAINING_STATUSES: tuple[str, ...] = ("accepted", "corrected")
-
-
-def read_review(folder: str | Path) -> dict[str, Any]:
-    """Parse and check ``review.json``; returns ``ct`` and ``labels`` as Paths and ``slices`` as {z: status}."""
-    folder = Path(folder)
-    path = folder / WORKSPACE_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path} is not readable JSON ({type(exc).__name__})") from None
-    if not isinstance(data, dict) or data.get("format", WORKSPACE_FORMAT) != WORKSPACE_FORMAT:
-        raise InputError(f"{path} is not a LesionLoop review file")
-    schema = data.get("schema", WORKSPACE_SCHEMA)
-    if not isinstance(schema, int) or schema > WORKSPACE_SCHEMA:
-        raise InputError(f"{path} has review schema {schema!r}; this LesionLoop reads schema {WORKSPACE_SCHEMA}")
-    if not isinstance(data.get("ct"), str) or not data["ct"]:
-        raise InputError(f"{path} names no CT (\"ct\": path to the CT volume or DICOM folder)")
-    return {"ct": _resolve(folder, data["ct"]), "labels": _resolve(folder, str(data.get("labels", "labels.nii.gz"))),
-            "slices": _statuses(data.get("slices", {}), path)}
-
-
-def _resolve(folder: Path, text: str) -> Path:
-    p = Path(text).expanduser()
-    return p if p.is_absolute() else folder / p
-
-
-def _statuses(raw: Any, path: Path) -> dict[int, str]:
-    if not isinstance(raw, dict):
-        raise InputError(f"{path}: \"slices\" must map slice indices to a status")
-    out: dict[int, str] = {}
-    for key, status in raw.items():
-        try:
-            z = int(key)
-        except (TypeError, ValueError):
-            raise InputError(f"{path}: slice index {key!r} is not a whole number") from None
-        if z < 0:
-            raise InputError(f"{path}: slice index {z} is negative")
-        if status not in STATUSES:
-            raise InputError(f"{path}: slice {z} has status {status!r}; use one of {', '.join(STATUSES)}")
-        out[z] = str(status)
-    return out
+__all__ = ["STATUSES", "TRAINING_STATUSES", "WORKSPACE_FILE", "WORKSPACE_FORMAT", "WORKSPACE_SCHEMA", "read_review",
+           "workspace_records"]
 
 
 def workspace_records(folder: str | Path) -> list[SliceRecord]:

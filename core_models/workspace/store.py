@@ -1,0 +1,337 @@
+"""``Workspace``: the corrections of one CT series, on disk and in memory.
+
+A workspace folder holds::
+
+    review.json         statuses, notes, confirmed RoIs, provenance (see :mod:`.review`)
+    labels.nii.gz       corrected labels on the CT's grid (what training reads)
+    labels.seg.nrrd     the same labels as a 3D Slicer segmentation (names, colours)
+    prediction.nii.gz   the model's labels the corrections started from (when there was one)
+    journal.jsonl       changes since the last save (see :mod:`.journal`)
+
+Every change (label edit, status, RoI confirmation) is appended to the journal
+and fsync'ed before the call returns; :meth:`Workspace.save` writes the files
+atomically and then starts a fresh journal. After a crash, :meth:`Workspace.open`
+finds the journal records newer than the saved state and :meth:`Workspace.recover`
+replays them. Edits are absolute writes (new values at voxels), so replaying onto
+labels that already hold them (a crash between writing the labels and resetting
+the journal) ends in the same state.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core_models import __version__
+from core_models.atomic import atomic_write_json
+from core_models.editing.edit import LabelEdit
+from core_models.errors import InputError
+from core_models.io import read_labels, write_labels
+from core_models.prediction import RoI
+from core_models.volume import CTVolume, LabelMap
+from core_models.workspace.journal import JournalWriter, read_journal
+from core_models.workspace.review import (JOURNAL_FILE, LABELS_FILE, PREDICTION_FILE, SEG_FILE, STATUSES,
+                                          WORKSPACE_FILE, WORKSPACE_FORMAT, WORKSPACE_SCHEMA, SliceReview,
+                                          current_user, load_review_json, now_iso, parse_reviews, resolve,
+                                          reviews_to_json, slice_index)
+
+
+class Workspace:
+    """The corrections store of one series; make one with :meth:`create` or :meth:`open`.
+
+    Attributes
+    ----------
+    folder : the workspace folder.
+    ct_path : absolute path of the CT file or DICOM folder.
+    corrected : the corrected labels (the viewer edits this array in place).
+    predicted : the prediction the corrections started from, or None.
+    reviews : {z: SliceReview} for slices that are reviewed or carry a note.
+    confirmed : {z: [{"box": [x0, y0, x1, y1], "label": l, "score": s}]} accepted RoIs.
+    model_version : version of the model that made ``predicted``.
+    edit_counts : {z: number of label edits that changed slice z}.
+    dirty : whether there are changes since the last save or open.
+
+    Notes
+    -----
+    While :meth:`pending_recovery` is non-zero, changes and :meth:`save` raise
+    ``RuntimeError`` until :meth:`recover` or :meth:`discard_recovery` is called.
+    One process and one thread per workspace; there is no file lock.
+    """
+
+    def __init__(self, folder: Path, ct_path: Path, corrected: LabelMap, predicted: LabelMap | None = None, *,
+                 model_version: str = "", created: str = "", saved_seq: int = 0) -> None:
+        self.folder = Path(folder)
+        self.ct_path = Path(ct_path)
+        self.corrected = corrected
+        self.predicted = predicted
+        self.reviews: dict[int, SliceReview] = {}
+        self.confirmed: dict[int, list[dict]] = {}
+        self.model_version = model_version
+        self.edit_counts: dict[int, int] = {}
+        self.dirty = False
+        self.created = created or now_iso()
+        self._saved_seq = saved_seq
+        self._prediction_saved = False
+        self._pending: list[dict[str, Any]] | None = None  # unresolved journal records after open
+        self._kept: list[dict[str, Any]] = []  # records since the save that stay in the journal
+        self._writer = JournalWriter(self.folder / JOURNAL_FILE, saved_seq + 1)
+        self._writer_ready = False
+
+    # -- making one -----------------------------------------------------------------------------
+    @classmethod
+    def create(cls, folder: str | Path, ct_path: str | Path, volume: CTVolume, predicted: LabelMap | None = None,
+               corrected: LabelMap | None = None, model_version: str = "") -> Workspace:
+        """A new workspace, written to ``folder`` at once.
+
+        ``corrected`` defaults to a copy of ``predicted`` (or empty labels); when given,
+        its array is used as it is (not copied), so a viewer may share it.
+        """
+        folder = Path(folder)
+        if (folder / WORKSPACE_FILE).exists():
+            raise InputError(f"{folder} already holds a workspace; open it instead")
+        for labels, what in ((predicted, "prediction"), (corrected, "corrected labels")):
+            if labels is not None and labels.shape != volume.shape:
+                raise InputError(f"the {what} have shape {labels.shape} but the CT has {volume.shape}")
+        if corrected is None:
+            array = predicted.array.copy() if predicted is not None else np.zeros(volume.shape, np.uint8)
+            corrected = LabelMap(array, volume.geometry, source="corrected labels")
+        elif corrected.geometry != volume.geometry:
+            corrected = LabelMap(corrected.array, volume.geometry, corrected.source, corrected.meta)
+        if predicted is not None and predicted.geometry != volume.geometry:
+            predicted = LabelMap(predicted.array, volume.geometry, predicted.source, predicted.meta)
+        ws = cls(folder, Path(ct_path).expanduser().absolute(), corrected, predicted, model_version=model_version)
+        ws._writer_ready = True
+        ws.save()
+        return ws
+
+    @classmethod
+    def open(cls, folder: str | Path, volume: CTVolume | None = None) -> Workspace:
+        """The saved state of a workspace; the journal is read but not replayed (see :meth:`recover`).
+
+        With ``volume``, the labels must have its shape and geometry (then they take it exactly).
+        """
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise InputError(f"no workspace at {folder}: it is not a folder")
+        if not (folder / WORKSPACE_FILE).is_file():
+            raise InputError(f"{folder} is not a LesionLoop workspace (it has no {WORKSPACE_FILE})")
+        data = load_review_json(folder)
+        path = folder / WORKSPACE_FILE
+        seq = data.get("journal_seq", 0)
+        if not isinstance(seq, int) or seq < 0:
+            raise InputError(f"{path}: \"journal_seq\" must be a whole number >= 0")
+        corrected = _read_grid(resolve(folder, str(data.get("labels", LABELS_FILE))), volume, "corrected labels")
+        predicted = None
+        if isinstance(data.get("prediction"), str) and resolve(folder, data["prediction"]).is_file():
+            predicted = _read_grid(resolve(folder, data["prediction"]), volume, "prediction")
+            predicted = predicted if predicted.shape == corrected.shape else None
+        prov = data.get("provenance", {})
+        prov = prov if isinstance(prov, dict) else {}
+        ws = cls(folder, resolve(folder, data["ct"]), corrected, predicted,
+                 model_version=str(prov.get("model_version", "")), created=str(prov.get("created", "")), saved_seq=seq)
+        ws._prediction_saved = predicted is not None
+        ws.reviews = parse_reviews(data, path)
+        ws.confirmed = _parse_confirmed(data.get("confirmed", {}), path)
+        ws.edit_counts = _parse_counts(prov.get("edit_counts", {}), path)
+        ws._check_slices(path)
+        ws._pending = [r for r in read_journal(folder / JOURNAL_FILE) if r["seq"] > seq] or None
+        return ws
+
+    def _check_slices(self, path: Path) -> None:
+        n = self.n_slices
+        for z in (*self.reviews, *self.confirmed, *self.edit_counts):
+            if z >= n:
+                raise InputError(f"{path}: slice {z} is listed but the labels have {n} slices")
+
+    # -- state ----------------------------------------------------------------------------------
+    @property
+    def n_slices(self) -> int:
+        return self.corrected.shape[0]
+
+    def status(self, z: int) -> str:
+        """Review status of slice ``z``."""
+        review = self.reviews.get(int(z))
+        return review.status if review else "unreviewed"
+
+    def progress(self) -> tuple[int, int]:
+        """(slices whose status is not unreviewed, number of slices)."""
+        return sum(r.status != "unreviewed" for r in self.reviews.values()), self.n_slices
+
+    # -- recovery -------------------------------------------------------------------------------
+    def pending_recovery(self) -> int:
+        """Journal records newer than the saved state, not yet recovered or discarded."""
+        return len(self._pending) if self._pending else 0
+
+    def recover(self) -> int:
+        """Replay the pending journal records onto the saved state; returns how many."""
+        records = self._pending or []
+        for record in records:
+            self._replay(record)
+        self._pending = None
+        self._kept = list(records)
+        if records:
+            self._writer.next_seq = max(self._writer.next_seq, int(records[-1]["seq"]) + 1)
+            self.dirty = True
+        return len(records)
+
+    def discard_recovery(self) -> None:
+        """Drop the pending journal records (the journal is rewritten atomically)."""
+        self._pending = None
+        self._kept = []
+        self._writer.rewrite([])
+        self._writer_ready = True
+
+    def _replay(self, record: dict[str, Any]) -> None:
+        try:
+            if record["kind"] == "edit":
+                edit = LabelEdit.from_json(record["edit"])
+                edit.apply(self.corrected.array)
+                self._count(edit)
+            elif record["kind"] == "status":
+                self._set_review(int(record["z"]), SliceReview(str(record["status"]), str(record["note"]),
+                                                               str(record["user"]), str(record["time"])))
+            else:
+                self._add_confirmed(int(record["z"]), dict(record["roi"]))
+        except (KeyError, TypeError, ValueError):
+            raise InputError(f"journal record {record.get('seq')} in {self.folder} is malformed") from None
+
+    # -- changes (each journalled before it returns) ----------------------------------------------
+    def _log(self, kind: str, payload: dict[str, Any]) -> None:
+        if self._pending:
+            raise RuntimeError("the workspace has unsaved journal records: recover() or discard_recovery() first")
+        if not self._writer_ready:
+            self._writer.rewrite(self._kept)  # drops stale or torn lines before appending
+            self._writer_ready = True
+        self._writer.append(kind, payload)
+
+    def record_edit(self, edit: LabelEdit) -> None:
+        """Journal an edit the caller has already applied to ``corrected.array``."""
+        z0, z1, y0, y1, x0, x1 = edit.bbox
+        if z1 > self.corrected.shape[0] or y1 > self.corrected.shape[1] or x1 > self.corrected.shape[2]:
+            raise InputError(f"edit box {edit.bbox} lies outside the labels {self.corrected.shape}")
+        self._log("edit", {"edit": edit.to_json()})
+        self._count(edit)
+        self.dirty = True
+
+    def apply_edit(self, edit: LabelEdit) -> None:
+        """Apply ``edit`` to the corrected labels and journal it."""
+        edit.apply(self.corrected.array)
+        self.record_edit(edit)
+
+    def set_status(self, z: int, status: str, note: str | None = None) -> None:
+        """Set slice ``z``'s status (and note, unless None), stamped with the user and the time."""
+        z = self._check_z(z)
+        if status not in STATUSES:
+            raise InputError(f"unknown review status {status!r}; use one of {', '.join(STATUSES)}")
+        old = self.reviews.get(z, SliceReview())
+        review = SliceReview(status, old.note if note is None else str(note), current_user(), now_iso())
+        self._log("status", {"z": z, "status": review.status, "note": review.note, "user": review.user,
+                             "time": review.time})
+        self._set_review(z, review)
+        self.dirty = True
+
+    def confirm_roi(self, z: int, roi: RoI) -> None:
+        """Mark a detection on slice ``z`` as accepted by the reviewer."""
+        z = self._check_z(z)
+        entry = roi.to_json()
+        if entry in self.confirmed.get(z, []):
+            return
+        self._log("confirm", {"z": z, "roi": entry})
+        self._add_confirmed(z, entry)
+        self.dirty = True
+
+    def set_prediction(self, predicted: LabelMap, model_version: str = "") -> None:
+        """Replace the stored prediction (written at the next save); the corrected labels stay."""
+        if predicted.shape != self.corrected.shape:
+            raise InputError(f"the prediction has shape {predicted.shape} but the labels have {self.corrected.shape}")
+        self.predicted = LabelMap(predicted.array, self.corrected.geometry, predicted.source, predicted.meta)
+        self.model_version = model_version or self.model_version
+        self._prediction_saved = False
+        self.dirty = True
+
+    def _check_z(self, z: int) -> int:
+        z = int(z)
+        if not 0 <= z < self.n_slices:
+            raise InputError(f"slice {z} does not exist; the series has {self.n_slices} slices")
+        return z
+
+    def _count(self, edit: LabelEdit) -> None:
+        for z in edit.count_by_slice():
+            self.edit_counts[z] = self.edit_counts.get(z, 0) + 1
+
+    def _set_review(self, z: int, review: SliceReview) -> None:
+        if review.is_blank:
+            self.reviews.pop(z, None)
+        else:
+            self.reviews[z] = review
+
+    def _add_confirmed(self, z: int, entry: dict) -> None:
+        entries = self.confirmed.setdefault(z, [])
+        if entry not in entries:
+            entries.append(entry)
+
+    # -- saving ---------------------------------------------------------------------------------
+    def save(self) -> None:
+        """Write labels (NIfTI + .seg.nrrd), the prediction (once) and review.json; reset the journal."""
+        if self._pending:
+            raise RuntimeError("the workspace has unsaved journal records: recover() or discard_recovery() first")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.predicted is not None and not self._prediction_saved:
+            write_labels(self.predicted, self.folder / PREDICTION_FILE)
+            self._prediction_saved = True
+        write_labels(self.corrected, self.folder / LABELS_FILE)
+        write_labels(self.corrected, self.folder / SEG_FILE)
+        last_seq = self._writer.next_seq - 1
+        atomic_write_json(self.folder / WORKSPACE_FILE, self._review_json(last_seq))
+        self._saved_seq = last_seq
+        self._kept = []
+        self._writer.rewrite([])
+        self._writer_ready = True
+        self.dirty = False
+
+    def _review_json(self, last_seq: int) -> dict[str, Any]:
+        slices, notes = reviews_to_json(self.reviews)
+        return {
+            "format": WORKSPACE_FORMAT, "schema": WORKSPACE_SCHEMA, "ct": str(self.ct_path), "labels": LABELS_FILE,
+            "segmentation": SEG_FILE, "prediction": PREDICTION_FILE if self._prediction_saved else None,
+            "shape": list(self.corrected.shape), "slices": slices, "notes": notes,
+            "confirmed": {str(z): v for z, v in sorted(self.confirmed.items()) if v},
+            "provenance": {"model_version": self.model_version,
+                           "edit_counts": {str(z): n for z, n in sorted(self.edit_counts.items())},
+                           "created": self.created, "saved": now_iso(), "app": f"LesionLoop {__version__}"},
+            "journal_seq": last_seq,
+        }
+
+    def close(self) -> None:
+        """Close the journal file (the workspace stays usable; the next change reopens it)."""
+        self._writer.close()
+
+
+def _read_grid(path: Path, volume: CTVolume | None, what: str) -> LabelMap:
+    """A label file of the workspace, checked against the CT's shape and geometry when given."""
+    if not path.is_file():
+        raise InputError(f"the workspace's {what} file {path} is missing")
+    labels = read_labels(path)
+    if volume is None:
+        return labels
+    if labels.shape != volume.shape:
+        raise InputError(f"the workspace's {what} have shape {labels.shape} but the CT has {volume.shape}")
+    a, b = labels.geometry, volume.geometry
+    if not (np.allclose(a.spacing, b.spacing, rtol=1e-4, atol=1e-4) and np.allclose(a.origin, b.origin, atol=1e-2)
+            and np.allclose(a.direction, b.direction, atol=1e-4)):
+        raise InputError(f"the workspace's {what} lie on another grid than the CT "
+                         "(spacing, origin or direction differ)")
+    return LabelMap(labels.array, volume.geometry, source=str(path), meta=labels.meta)
+
+
+def _parse_confirmed(raw: Any, path: Path) -> dict[int, list[dict]]:
+    if not isinstance(raw, dict) or not all(isinstance(v, list) for v in raw.values()):
+        raise InputError(f"{path}: \"confirmed\" must map slice indices to lists of RoIs")
+    return {slice_index(k, path): [dict(e) for e in v if isinstance(e, dict)] for k, v in raw.items()}
+
+
+def _parse_counts(raw: Any, path: Path) -> dict[int, int]:
+    if not isinstance(raw, dict) or not all(isinstance(v, int) and v >= 0 for v in raw.values()):
+        raise InputError(f"{path}: \"edit_counts\" must map slice indices to whole numbers")
+    return {slice_index(k, path): int(v) for k, v in raw.items()}
