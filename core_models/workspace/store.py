@@ -293,7 +293,7 @@ class Workspace:
     def _review_json(self, last_seq: int) -> dict[str, Any]:
         slices, notes = reviews_to_json(self.reviews)
         return {
-            "format": WORKSPACE_FORMAT, "schema": WORKSPACE_SCHEMA, "ct": str(self.ct_path), "labels": LABELS_FILE,
+            "format": WORKSPACE_FORMAT, "schema": WORKSPACE_SCHEMA, "ct": _ct_reference(self.folder, self.ct_path), "labels": LABELS_FILE,
             "segmentation": SEG_FILE, "prediction": PREDICTION_FILE if self._prediction_saved else None,
             "shape": list(self.corrected.shape), "slices": slices, "notes": notes,
             "confirmed": {str(z): v for z, v in sorted(self.confirmed.items()) if v},
@@ -335,3 +335,11 @@ def _parse_counts(raw: Any, path: Path) -> dict[int, int]:
     if not isinstance(raw, dict) or not all(isinstance(v, int) and v >= 0 for v in raw.values()):
         raise InputError(f"{path}: \"edit_counts\" must map slice indices to whole numbers")
     return {slice_index(k, path): int(v) for k, v in raw.items()}
+
+
+def _ct_reference(folder: Path, ct_path: Path) -> str:
+    """The CT path as stored: relative when the workspace sits beside the data (the two move together)."""
+    ct_path, folder = Path(ct_path).absolute(), Path(folder).absolute()
+    if folder.parent == ct_path.parent:
+        return str(Path("..") / ct_path.name)
+    return str(ct_path)

@@ -207,3 +207,23 @@ def test_read_only_data_folder_puts_the_workspace_under_home(tmp_path, volume, m
         assert find_workspace(ct) == folder and not (data / "scan.nii.gz.lesionloop").exists()
     finally:
         data.chmod(0o755)
+
+
+def test_a_workspace_beside_its_data_moves_with_it(tmp_path, volume) -> None:
+    import shutil
+
+    from core_models.io import write_volume
+
+    (tmp_path / "site").mkdir()
+    ct_path = write_volume(volume, tmp_path / "site" / "scan.nii.gz")
+    folder = default_workspace_dir(ct_path)
+    assert folder.parent == ct_path.parent
+    ws = Workspace.create(folder, ct_path, volume)
+    ws.set_status(1, "accepted")
+    ws.save()
+    ws.close()
+    shutil.move(str(tmp_path / "site"), str(tmp_path / "moved"))
+    moved = tmp_path / "moved" / folder.name
+    review = read_review(moved)
+    assert review["ct"].resolve() == (tmp_path / "moved" / ct_path.name).resolve()
+    assert Workspace.open(moved).status(1) == "accepted"
