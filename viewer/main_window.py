@@ -17,12 +17,14 @@ from PySide6.QtWidgets import (
 )
 
 from core_models.errors import LesionLoopError
+from viewer.editing import install_editing
 from viewer.inference_controller import InferenceController
 from viewer.loading import load_volume
 from viewer.overlays import OverlayStyle
 from viewer.panels.class_panel import ClassPanel
 from viewer.panels.display_panel import DisplayPanel
 from viewer.panels.roi_panel import RoiPanel
+from viewer.review_ui import install_review
 from viewer.session import ReviewSession
 from viewer.settings import add_recent, open_settings, recent_files
 from viewer.slice_view import SliceView, voxel_with_index
@@ -49,6 +51,8 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_status()
         self._connect()
+        install_editing(self)  # tools dock, Edit menu (undo/redo), tool keys, RoI accept/reject
+        self.review = install_review(self)  # review dock, File → Save / Export, keys A F N
         self.set_layout("one")
 
     # -- construction ----------------------------------------------------------------------
@@ -98,7 +102,7 @@ class MainWindow(QMainWindow):
         self.cancel_action.setEnabled(False)
         self.layout_action = self._action("Three views", lambda on: self.set_layout("three" if on else "one"), "Ctrl+3")
         self.layout_action.setCheckable(True)
-        file_menu = self.menuBar().addMenu("&File")
+        file_menu = self.file_menu = self.menuBar().addMenu("&File")
         file_menu.addActions([self.open_file_action, self.open_folder_action])
         self.recent_menu = file_menu.addMenu("Recent")
         file_menu.addSeparator()
@@ -158,6 +162,8 @@ class MainWindow(QMainWindow):
     # -- opening ---------------------------------------------------------------------------
     def open_path(self, path: str | Path, ask_series: bool = True) -> bool:
         """Open a CT file or folder; errors are shown in a dialog and the app keeps running."""
+        if not self.review.confirm_close():  # unsaved review work: Save / Discard / Cancel
+            return False
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             volume = load_volume(path, self, ask=ask_series)
@@ -170,7 +176,7 @@ class MainWindow(QMainWindow):
             return False
         self.inference.supersede()
         self.session.set_volume(volume, path)
-        self.setWindowTitle(f"LesionLoop - {Path(path).name}")
+        self.review.open_series(path, volume)  # its workspace: labels, statuses, recovery; the title
         self.views["axial"].setFocus()  # arrow, Page and 1-4 keys work at once
         add_recent(self.settings, path)
         self._fill_recent()
@@ -273,7 +279,16 @@ class MainWindow(QMainWindow):
     def _on_running(self, running: bool) -> None:
         self.cancel_action.setEnabled(running)
 
+    def current_workspace_dir(self) -> Path | None:
+        """The open series' workspace folder (offered by Training → Retrain from corrections), or None."""
+        workspace = getattr(getattr(getattr(self, "review", None), "controller", None), "workspace", None)
+        folder = getattr(workspace, "folder", None)
+        return Path(folder) if folder is not None else None
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if not self.review.confirm_close():
+            event.ignore()
+            return
         self.inference.supersede()
         self.inference.runner.wait(5000)
         super().closeEvent(event)

@@ -9,11 +9,14 @@ its methods run on the GUI thread; workers hand results over by signals.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoStack
 
-from core_models.prediction import Prediction, SliceResult
+from core_models.editing import LabelEdit
+from core_models.prediction import Prediction, RoI, SliceResult
 from core_models.volume import CTVolume, LabelMap
 from viewer.windowing import (
     PRESET_KEYS,
@@ -23,6 +26,9 @@ from viewer.windowing import (
     preset_window,
     value_range,
 )
+
+if TYPE_CHECKING:
+    from core_models.workspace import Workspace
 
 #: a changed region: (z0, z1, y0, y1, x0, x1), half-open voxel ranges
 BBox = tuple[int, int, int, int, int, int]
@@ -40,6 +46,10 @@ class ReviewSession(QObject):
     sliceResultArrived = Signal(int)
     labelsChanged = Signal(object)  # BBox
     roiSelected = Signal(object)  # index into the slice's RoIs, or None
+    editApplied = Signal(object)  # LabelEdit as applied to corrected (the inverse on undo)
+    roiConfirmed = Signal(int, object)  # (z, RoI) accepted by the reviewer
+    reviewChanged = Signal(int)  # slice z whose status or note changed; -1: all slices
+    dirtyChanged = Signal(bool)  # the workspace has (True) or has no (False) unsaved changes
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -49,6 +59,8 @@ class ReviewSession(QObject):
         self.value_range: tuple[float, float] = (0.0, 255.0)
         self.position: tuple[int, int, int] = (0, 0, 0)
         self._clear_prediction_state()
+        self._clear_review_state()
+        self._init_editing()
 
     def _clear_prediction_state(self) -> None:
         self.prediction: Prediction | None = None
@@ -69,6 +81,7 @@ class ReviewSession(QObject):
         nz, ny, nx = volume.shape
         self.position = (nz // 2, ny // 2, nx // 2)
         self._clear_prediction_state()
+        self._clear_review_state()
         self.volumeChanged.emit()
         self.windowChanged.emit()
         self.predictionChanged.emit()
@@ -142,11 +155,12 @@ class ReviewSession(QObject):
         """Start a new (empty) prediction; earlier results are discarded."""
         if self.volume is None:
             return
+        keep = self.corrected if self.workspace is not None else None  # review work survives a re-run
         self._clear_prediction_state()
         self.model_version = model_version
         self.classifier_note = classifier_note
         self.predicted = self.volume.empty_labels()
-        self.corrected = self.volume.empty_labels()
+        self.corrected = keep if keep is not None else self.volume.empty_labels()
         self.predictionChanged.emit()
         self.labelsChanged.emit(self.full_bbox())
 
@@ -159,7 +173,8 @@ class ReviewSession(QObject):
             return
         self.slice_results[z] = result
         self.predicted.array[z] = result.labels
-        self.corrected.array[z] = result.labels
+        if not self.is_protected(z):  # accepted / corrected slices keep the reviewer's labels
+            self.corrected.array[z] = result.labels
         self.sliceResultArrived.emit(z)
         self.labelsChanged.emit((z, z + 1, 0, self.volume.shape[1], 0, self.volume.shape[2]))
 
@@ -210,3 +225,102 @@ class ReviewSession(QObject):
                           else np.nan for z in zs], dtype=float)
         area = np.array([sum(self.slice_results[z].area_mm2.values()) for z in zs], dtype=float)
         return zs, covid, area
+
+    # -- editing -----------------------------------------------------------------------------
+    # (viewer editing, issue 6 C: the undo stack and the edit signals; review state lives elsewhere)
+    def _init_editing(self) -> None:
+        self.undo_stack = QUndoStack(self)
+        self._edit_target: LabelMap | None = None
+        self.volumeChanged.connect(self._check_edit_target)
+        self.predictionChanged.connect(self._check_edit_target)
+
+    def _check_edit_target(self) -> None:
+        """A new corrected label map (new volume or run): earlier edits no longer apply to it."""
+        if self.corrected is not self._edit_target:
+            self._edit_target = self.corrected
+            self.undo_stack.clear()
+
+    def editable_labels(self) -> LabelMap | None:
+        """``corrected``, created empty when the volume has no labels yet (``None`` without a volume)."""
+        if self.volume is None:
+            return None
+        if self.corrected is None:
+            self.corrected = self.volume.empty_labels()
+        self._check_edit_target()
+        return self.corrected
+
+    def apply_edit(self, edit: LabelEdit | None, already_applied: bool = False, text: str = "edit") -> bool:
+        """Push ``edit`` of ``corrected`` as one undo step; False when there is nothing to do.
+
+        ``already_applied``: its new values are in the labels already (a live stroke).
+        """
+        if edit is None or self.editable_labels() is None:
+            return False
+        from viewer.editing.commands import LabelEditCommand
+
+        self.undo_stack.push(LabelEditCommand(self, edit, text, already_applied))
+        return True
+
+    def _announce_edit(self, applied: LabelEdit) -> None:
+        """Called by the undo commands after writing ``applied`` into ``corrected``."""
+        self.editApplied.emit(applied)
+        self.labelsChanged.emit(tuple(applied.bbox))
+
+    def confirm_roi(self, z: int, roi: RoI) -> None:
+        """The reviewer accepted RoI ``roi`` of slice ``z`` (its pixels stay)."""
+        self.roiConfirmed.emit(int(z), roi)
+
+    # -- review -----------------------------------------------------------------------------
+    # (viewer review, issue 6 D: read-only access to the series' Workspace, which
+    # viewer.review_controller.ReviewController owns and changes)
+    def _clear_review_state(self) -> None:
+        self.workspace: Workspace | None = None
+        self._dirty = False
+
+    def attach_workspace(self, workspace: Workspace | None) -> None:
+        """Use ``workspace`` (or none) as the review state of the open series."""
+        self.workspace = workspace
+        self.reviewChanged.emit(-1)
+        self.sync_dirty()
+
+    def load_review_labels(self, predicted: LabelMap | None, corrected: LabelMap, model_version: str = "") -> None:
+        """Show a workspace's saved labels (shared with it, not copied) instead of a prediction."""
+        if self.volume is None or corrected.shape != self.volume.shape:
+            return
+        self.predicted = predicted if predicted is not None and predicted.shape == self.volume.shape else None
+        self.corrected = corrected
+        self.model_version = model_version or self.model_version
+        self.predictionChanged.emit()
+        self.labelsChanged.emit(self.full_bbox())
+
+    def review_status(self, z: int) -> str:
+        """Review status of slice ``z`` (``unreviewed`` without a workspace)."""
+        return self.workspace.status(int(z)) if self.workspace is not None else "unreviewed"
+
+    def review_note(self, z: int) -> str:
+        """Note on slice ``z`` ("" for none)."""
+        review = self.workspace.reviews.get(int(z)) if self.workspace is not None else None
+        return review.note if review is not None else ""
+
+    def review_progress(self) -> tuple[int, int]:
+        """(slices reviewed, slices in the volume)."""
+        return self.workspace.progress() if self.workspace is not None else (0, self.n_slices)
+
+    def is_protected(self, z: int) -> bool:
+        """Whether slice ``z`` keeps its corrected labels when inference runs again (accepted, corrected, edited)."""
+        ws = self.workspace
+        if ws is None:
+            return False
+        return ws.status(int(z)) in ("accepted", "corrected") or ws.edit_counts.get(int(z), 0) > 0
+
+    @property
+    def dirty(self) -> bool:
+        """Unsaved review work (edits, statuses, notes, a new prediction) in the workspace."""
+        return self._dirty
+
+    def sync_dirty(self) -> None:
+        """Emit ``dirtyChanged`` when the workspace's unsaved state changed."""
+        dirty = bool(self.workspace is not None and self.workspace.dirty)
+        if dirty != self._dirty:
+            self._dirty = dirty
+            self.dirtyChanged.emit(dirty)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QSlider, QVBoxLayout, QWidget
 
@@ -25,6 +25,10 @@ _PRESET_KEYS = {Qt.Key.Key_1: 1, Qt.Key.Key_2: 2, Qt.Key.Key_3: 3, Qt.Key.Key_4:
 _LETTER_STYLE = ("color: #ffffff; font-weight: bold; font-size: 13px; background: rgba(0, 0, 0, 150);"
                  " padding: 1px 3px; border-radius: 3px;")
 _INFO_STYLE = "color: #f0f0f0; font-size: 11px; background: rgba(0, 0, 0, 150); padding: 2px;"
+#: viewport mouse events offered to an edit handler (see SliceView.set_mouse_handler)
+_MOUSE_KINDS = {QEvent.Type.MouseButtonPress: "press", QEvent.Type.MouseMove: "move",
+                QEvent.Type.MouseButtonRelease: "release", QEvent.Type.MouseButtonDblClick: "double",
+                QEvent.Type.Leave: "leave"}
 
 
 class SliceView(QWidget):
@@ -47,6 +51,7 @@ class SliceView(QWidget):
         self._box_items: list[QGraphicsRectItem] = []
         self._shown_index: int | None = None
         self._overlay_window: tuple[int, int, int, int] | None = None
+        self.mouse_handler = None  # edit controller (viewer.editing), see set_mouse_handler
         self._build()
         self._connect()
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -57,7 +62,7 @@ class SliceView(QWidget):
         self.viewbox = PlaneViewBox()
         self.graphics.setCentralItem(self.viewbox)
         self.image = pg.ImageItem(axisOrder="row-major")
-        self.overlay = pg.ImageItem(axisOrder="row-major")
+        self.overlay = OverlayImage(axisOrder="row-major")
         self.overlay.setZValue(10)
         self.viewbox.addItem(self.image)
         self.viewbox.addItem(self.overlay)
@@ -178,7 +183,8 @@ class SliceView(QWidget):
             self.image.setLevels(self.session.window.levels)
             self._update_info()
 
-    def refresh_overlay(self) -> None:
+    def refresh_overlay(self, changed: tuple[int, ...] | None = None) -> None:
+        """Redraw the labels; ``changed`` (a bbox) lets an unchanged window repaint only that region."""
         if not self.isVisible():
             self._shown_index = None  # redrawn when shown again
             return
@@ -189,6 +195,9 @@ class SliceView(QWidget):
             return
         cut = self.plane.extract(labels.array, self.index)
         window = _nonzero_window(cut)
+        if changed is not None and window is not None and window == self._overlay_window and self.plane.fixed == 0:
+            y0, y1, x0, x1 = changed[2:]  # a live edit inside the drawn window: repaint just its box
+            self.overlay.dirty = QRectF(x0 - window[2] - 1, y0 - window[0] - 1, x1 - x0 + 2, y1 - y0 + 2)
         self._overlay_window = window
         if window is None:  # nothing to draw: skip the blend entirely
             self.overlay.setVisible(False)
@@ -206,7 +215,7 @@ class SliceView(QWidget):
     def _on_labels_changed(self, bbox: tuple[int, ...]) -> None:
         lo, hi = bbox[2 * self.plane.fixed], bbox[2 * self.plane.fixed + 1]
         if lo <= self.index < hi:
-            self.refresh_overlay()
+            self.refresh_overlay(bbox)
 
     def refresh_crosshair(self) -> None:
         if self.session.volume is None or not self.cross_v.isVisible():
@@ -273,12 +282,43 @@ class SliceView(QWidget):
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt override
         key = event.key()
+        if self.mouse_handler is not None and self.mouse_handler.view_key_event(self, key):
+            return
         if key in _KEY_STEPS:
             self.sliceChangeRequested.emit(self.index + _KEY_STEPS[key])
         elif key in _PRESET_KEYS:
             self.presetRequested.emit(_PRESET_KEYS[key])
         else:
             super().keyPressEvent(event)
+
+    # -- edit hooks ------------------------------------------------------------------------
+    def set_mouse_handler(self, handler) -> None:
+        """Offer viewport mouse events and key presses to ``handler`` (``None``: plain viewing).
+
+        The handler has ``view_mouse_event(view, kind, pixel, event) -> bool`` (``kind`` one of
+        press, move, release, double, leave; ``pixel`` the (row, col) plane pixel under the mouse
+        as floats, pixel ``i`` covering [i, i + 1)) and ``view_key_event(view, key) -> bool``;
+        True consumes the event (no pan, click or crosshair).
+        """
+        viewport = self.graphics.viewport()
+        viewport.removeEventFilter(self)
+        self.mouse_handler = handler
+        if handler is not None:
+            viewport.installEventFilter(self)
+            viewport.setMouseTracking(True)
+
+    def pixel_at(self, viewport_pos) -> tuple[float, float]:
+        """(row, col) plane pixel coordinates (float) under a viewport position."""
+        point = self.viewbox.mapSceneToView(self.graphics.mapToScene(viewport_pos.toPoint()))
+        row_mm, col_mm = getattr(self, "_pixel_mm", (1.0, 1.0))
+        return point.y() / row_mm, point.x() / col_mm
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        kind = _MOUSE_KINDS.get(event.type())
+        if kind is None or self.mouse_handler is None or self.session.volume is None:
+            return super().eventFilter(obj, event)
+        pixel = self.pixel_at(event.position()) if kind != "leave" else (float("nan"), float("nan"))
+        return bool(self.mouse_handler.view_mouse_event(self, kind, pixel, event))
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
@@ -302,6 +342,19 @@ class SliceView(QWidget):
         for edge, (x, y) in pos.items():
             self.letters[edge].move(x, y)
         self.info.move(6, 4)
+
+
+class OverlayImage(pg.ImageItem):
+    """The label overlay; a ``dirty`` rectangle (item pixels) limits its next repaint to that region."""
+
+    dirty: QRectF | None = None
+
+    def update(self, *args) -> None:  # QGraphicsItem.update, called by setImage
+        rect, self.dirty = self.dirty, None
+        if rect is not None and not args:
+            super().update(rect)
+        else:
+            super().update(*args)
 
 
 def _box_pen(color: tuple[int, int, int], selected: bool) -> QPen:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core_models.labels import default_label_table
 from core_models.roi_maps import paste_logits
@@ -19,6 +28,8 @@ class RoiPanel(QWidget):
 
     roiSelectionRequested = Signal(object)  # RoI index or None
     boxesChanged = Signal(object)  # list[Box] for the axial view
+    roiAcceptRequested = Signal(int)  # keep the selected RoI's pixels and mark it confirmed
+    roiRejectRequested = Signal(int)  # remove the selected RoI's pixels (one undoable edit)
 
     def __init__(self, session: ReviewSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -59,9 +70,32 @@ class RoiPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.list, 1)
         layout.addLayout(row)
+        layout.addLayout(self._build_decision_row())
         layout.addWidget(self.map_title)
         layout.addWidget(self.map_view, 1)
         self._update_slider_label()
+
+    def _build_decision_row(self) -> QHBoxLayout:
+        self.accept_button = QPushButton("Accept RoI")
+        self.accept_button.setToolTip("Keep the selected RoI's pixels and mark it confirmed")
+        self.reject_button = QPushButton("Reject RoI")
+        self.reject_button.setToolTip("Remove the selected RoI's pixels from the corrected labels (undoable)")
+        self.accept_button.clicked.connect(lambda: self._decide(self.roiAcceptRequested))
+        self.reject_button.clicked.connect(lambda: self._decide(self.roiRejectRequested))
+        row = QHBoxLayout()
+        row.addWidget(self.accept_button)
+        row.addWidget(self.reject_button)
+        self._enable_decisions()
+        return row
+
+    def _decide(self, signal) -> None:
+        if self.session.selected_roi is not None:
+            signal.emit(int(self.session.selected_roi))
+
+    def _enable_decisions(self) -> None:
+        on = self.session.selected_roi is not None
+        self.accept_button.setEnabled(on)
+        self.reject_button.setEnabled(on)
 
     def visible_rois(self) -> list[int]:
         """Indices of the current slice's RoIs at or above the minimum score."""
@@ -83,6 +117,7 @@ class RoiPanel(QWidget):
         self.list.blockSignals(False)
         self._select_row(self.session.selected_roi)
         self._show_map(self.session.selected_roi)
+        self._enable_decisions()
         self.boxesChanged.emit(self.boxes())
 
     def boxes(self) -> list[Box]:
@@ -115,6 +150,7 @@ class RoiPanel(QWidget):
     def _on_selected(self, index: int | None) -> None:
         self._select_row(index)
         self._show_map(index)
+        self._enable_decisions()
         self.boxesChanged.emit(self.boxes())
 
     def _select_row(self, index: int | None) -> None:
