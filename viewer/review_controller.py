@@ -47,6 +47,7 @@ class ReviewController(QObject):
         self.workspace: Workspace | None = None
         self._seen_prediction: tuple[int, int] = (0, 0)
         self.blocked: Path | None = None  # an unreadable workspace folder we must not overwrite
+        self._refusals: set[str] = set()  # reasons already shown as a dialog for this series
         self.remembered: dict[str, str] = {}  # absolute CT path -> workspace folder chosen by "save as"
         session.editApplied.connect(self._on_edit)
         session.roiConfirmed.connect(self._on_roi_confirmed)
@@ -70,6 +71,7 @@ class ReviewController(QObject):
             self.workspace.close()
         self._attach(None)
         self.blocked = None
+        self._refusals.clear()
         folder = self.workspace_folder(ct_path)
         if folder is None:
             return False
@@ -105,6 +107,14 @@ class ReviewController(QObject):
         self.session.attach_workspace(workspace)
         self.workspaceChanged.emit(workspace)
 
+    def _refuse(self, reason: str) -> None:
+        """Say why there is no workspace: a dialog the first time per series, then the status bar."""
+        if reason in self._refusals:
+            self.statusMessage.emit(reason)
+        else:
+            self._refusals.add(reason)
+            self.errored.emit(reason)
+
     def ensure_workspace(self, folder: str | Path | None = None) -> Workspace | None:
         """The open series' workspace, created in ``folder`` (default: beside the data) when missing."""
         s = self.session
@@ -113,11 +123,11 @@ class ReviewController(QObject):
         if s.volume is None:
             return None
         if s.path is None:
-            self.errored.emit("this volume has no file behind it: save it first, then review")
+            self._refuse("this volume has no file behind it: edits are not journalled; save it first, then review")
             return None
         target = Path(folder) if folder is not None else _store().default_workspace_dir(s.path)
         if folder is None and self.blocked is not None and target == self.blocked:
-            self.errored.emit(f"workspace {target} is unreadable: use File → Save workspace as… to start a new one")
+            self._refuse(f"workspace {target} is unreadable: use File → Save workspace as… to start a new one")
             return None
         try:
             workspace = _store().Workspace.create(target, s.path, s.volume, predicted=s.predicted,

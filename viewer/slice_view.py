@@ -280,6 +280,15 @@ class SliceView(QWidget):
     def _on_slider(self, value: int) -> None:
         self.sliceChangeRequested.emit(int(value))
 
+    def event(self, event: QEvent) -> bool:
+        """Keep Esc / Enter for an edit in progress (a polygon) ahead of window shortcuts (Cancel)."""
+        if event.type() == QEvent.Type.ShortcutOverride and self.mouse_handler is not None:
+            wants = getattr(self.mouse_handler, "wants_key", None)
+            if wants is not None and wants(self, event.key()):
+                event.accept()
+                return True
+        return super().event(event)
+
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt override
         key = event.key()
         if self.mouse_handler is not None and self.mouse_handler.view_key_event(self, key):

@@ -248,3 +248,20 @@ def test_hover_moves_the_cursor_and_keeps_the_value_readout(edit_window, qtbot):
                Qt.MouseButton.NoButton)
     w.editing.set_tool("fill")
     assert not w.editing.cursor.isVisible()
+
+
+def test_esc_on_a_polygon_is_not_taken_by_the_cancel_shortcut(edit_window, qtbot, monkeypatch):
+    w, ax = edit_window, edit_window.views["axial"]
+    cancelled: list[bool] = []
+    w.cancel_action.triggered.disconnect()
+    w.cancel_action.triggered.connect(lambda *_: cancelled.append(True))
+    w.cancel_action.setEnabled(True)  # as while inference runs
+    w.editing.set_tool("polygon")
+    w.activateWindow()
+    ax.setFocus()
+    click(ax, 5.5, 5.5)
+    click(ax, 5.5, 30.5)
+    qtbot.keyClick(ax, Qt.Key.Key_Escape)
+    assert w.editing.polygon == [] and not cancelled  # the polygon took Esc
+    qtbot.keyClick(ax, Qt.Key.Key_Escape)  # no polygon: Esc is the window's Cancel again
+    assert cancelled

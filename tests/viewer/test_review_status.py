@@ -131,3 +131,19 @@ def test_note_editor_keeps_the_note_of_its_slice(window, nifti_path, qtbot):
     s.set_slice(2)
     QApplication.processEvents()
     assert panel.note.text() == "vessel, not GGO"
+
+
+def test_a_volume_without_a_file_warns_once_then_uses_the_status_bar(window, nifti_path, monkeypatch):
+    from core_models.io import read_volume
+
+    shown: list[str] = []
+    monkeypatch.setattr(window, "show_error", lambda message: shown.append(message))
+    window.session.set_volume(read_volume(nifti_path))  # no path: nothing to put a workspace beside
+    labels = window.session.editable_labels()
+    for z in (1, 2, 3):
+        mask = np.zeros(labels.shape[1:], bool)
+        mask[5:9, 5:9] = True
+        assert window.session.apply_edit(LabelEdit.from_mask(labels.array, z, mask, 1))
+    assert len(shown) == 1 and "no file behind it" in shown[0]
+    assert "no file behind it" in window.statusBar().currentMessage()
+    assert labels.array[1:4, 5:9, 5:9].all()  # the edits themselves still happened

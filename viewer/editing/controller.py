@@ -158,6 +158,11 @@ class EditController(QObject):
             self._press(pixel)
         return True
 
+    def wants_key(self, view: SliceView, key: int) -> bool:
+        """True for keys an edit in progress needs before any window shortcut (Esc, Enter on a polygon)."""
+        keys = (Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        return view is self.view and bool(self.polygon) and key in keys
+
     def view_key_event(self, view: SliceView, key: int) -> bool:
         """Esc cancels a polygon, then leaves editing; Enter closes a polygon."""
         if view is not self.view:
