@@ -1,12 +1,15 @@
-"""Opening a CT: series picker for DICOM folders with several series."""
+"""Opening a CT: series picker for DICOM folders with several series, reading off the GUI thread."""
 from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QListWidget, QVBoxLayout, QWidget
 
 from core_models.io import SeriesInfo, list_series, read_volume
+from core_models.prediction import Progress
 from core_models.volume import CTVolume
+from viewer.workers import JobRunner
 
 
 class SeriesDialog(QDialog):
@@ -52,3 +55,80 @@ def load_volume(path: str | Path, parent: QWidget | None = None, ask: bool = Tru
             if series is None:
                 return None
     return read_volume(source, series=series)
+
+
+def _list_job(source: Path, ask: bool):
+    """Worker job: the series of a folder (only when the user may be asked to choose)."""
+    def job(_cancel):
+        yield Progress(0, 1, f"reading {source.name}")
+        return list_series(source) if source.is_dir() and ask else []
+    return job
+
+
+def _read_job(source: Path, series: int | None):
+    def job(_cancel):
+        yield Progress(0, 1, f"reading {source.name}")
+        return read_volume(source, series=series)
+    return job
+
+
+class VolumeLoader(QObject):
+    """Reads a CT off the GUI thread; a folder with several series asks which first.
+
+    ``loaded(volume, path)`` or ``failed(message)`` ends each request; a new
+    request supersedes a pending one (its result is dropped). The window stays
+    usable while files are read (a 300-slice DICOM series takes seconds).
+    """
+
+    loaded = Signal(object, object)  # CTVolume, Path
+    failed = Signal(str)
+    busyChanged = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runner = JobRunner(self, max_threads=1)
+        self.runner.errored.connect(self._on_error)
+        self.runner.finished.connect(self._on_finished)
+        self._request: tuple[Path, bool] | None = None
+        self._stage = ""
+
+    @property
+    def busy(self) -> bool:
+        return self._request is not None
+
+    def load(self, path: str | Path, ask: bool = True) -> None:
+        """Start reading ``path`` (``ask``: offer a series choice for multi-series folders)."""
+        source = Path(path).expanduser()
+        self._request, self._stage = (source, ask), "list"
+        self.busyChanged.emit(True)
+        self.runner.start(_list_job(source, ask))
+
+    def _on_finished(self, result) -> None:
+        if self._request is None:
+            return
+        source, _ask = self._request
+        if self._stage == "list":
+            series = None
+            if len(result) > 1:
+                parent = self.parent() if isinstance(self.parent(), QWidget) else None
+                series = choose_series_dialog(result, parent)
+                if series is None:
+                    self._end()
+                    return
+            self._stage = "read"
+            self.runner.start(_read_job(source, series))
+            return
+        self._end()
+        self.loaded.emit(result, source)
+
+    def _on_error(self, message: str) -> None:
+        self._end()
+        self.failed.emit(message)
+
+    def _end(self) -> None:
+        self._request, self._stage = None, ""
+        self.busyChanged.emit(False)
+
+    def wait(self, msecs: int = 30000) -> bool:
+        """Block until the reading thread is idle (tests and shutdown)."""
+        return self.runner.wait(msecs)

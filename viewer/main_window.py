@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from core_models.errors import LesionLoopError
 from viewer.editing import install_editing
 from viewer.inference_controller import InferenceController
-from viewer.loading import load_volume
+from viewer.loading import VolumeLoader, load_volume
 from viewer.overlays import OverlayStyle
 from viewer.panels.class_panel import ClassPanel
 from viewer.panels.display_panel import DisplayPanel
@@ -44,6 +44,7 @@ class MainWindow(QMainWindow):
         self.session = ReviewSession(self)
         self.settings = open_settings()
         self.inference = InferenceController(self.session, self)
+        self.loader = VolumeLoader(self)
         self._drag_start: Window | None = None
         self._cursor: tuple[int, int, int] | None = None
         self._build_views()
@@ -157,11 +158,17 @@ class MainWindow(QMainWindow):
         self.inference.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self.inference.deviceChanged.connect(lambda d: self.device_label.setText(f"device: {d}"))
         self.inference.errored.connect(self.show_error)
+        self.loader.loaded.connect(self._on_loaded)
+        self.loader.failed.connect(self._on_load_failed)
+        self.loader.busyChanged.connect(self._on_loading)
         self.inference.runningChanged.connect(self._on_running)
 
     # -- opening ---------------------------------------------------------------------------
     def open_path(self, path: str | Path, ask_series: bool = True) -> bool:
-        """Open a CT file or folder; errors are shown in a dialog and the app keeps running."""
+        """Open a CT file or folder now (blocking); errors are shown in a dialog and the app keeps running.
+
+        The menus, drag and drop and ``lesionloop view`` use :meth:`open_in_background`.
+        """
         if not self.review.confirm_close():  # unsaved review work: Save / Discard / Cancel
             return False
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
@@ -174,6 +181,31 @@ class MainWindow(QMainWindow):
         QApplication.restoreOverrideCursor()
         if volume is None:
             return False
+        self._show_volume(volume, Path(path))
+        return True
+
+    def open_in_background(self, path: str | Path, ask_series: bool = True) -> bool:
+        """Start reading a CT on a worker thread (the window stays usable); False if the user cancelled."""
+        if not self.review.confirm_close():
+            return False
+        self.statusBar().showMessage(f"opening {Path(path).name}…")
+        self.loader.load(path, ask=ask_series)
+        return True
+
+    def _on_loaded(self, volume, path: Path) -> None:
+        self._show_volume(volume, path)
+
+    def _on_load_failed(self, message: str) -> None:
+        self.show_error(message)
+
+    def _on_loading(self, busy: bool) -> None:
+        """A busy cursor over the window while a file is read (it stays usable)."""
+        if busy:
+            self.setCursor(Qt.CursorShape.BusyCursor)
+        else:
+            self.unsetCursor()
+
+    def _show_volume(self, volume, path: Path) -> None:
         self.inference.supersede()
         self.session.set_volume(volume, path)
         self.review.open_series(path, volume)  # its workspace: labels, statuses, recovery; the title
@@ -183,23 +215,22 @@ class MainWindow(QMainWindow):
         kind = "HU" if volume.is_hu else "8-bit grey"
         self.statusBar().showMessage(f"opened {Path(path).name}: {volume.shape[0]} slices of "
                                      f"{volume.shape[1]}×{volume.shape[2]} ({kind})", 8000)
-        return True
 
     def open_file_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self, "Open CT", "", "CT files (*.nii *.nii.gz *.nrrd *.mha *.mhd *.dcm *.png *.jpg *.jpeg);;All files (*)")
         if path:
-            self.open_path(path)
+            self.open_in_background(path)
 
     def open_folder_dialog(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open DICOM or image folder")
         if path:
-            self.open_path(path)
+            self.open_in_background(path)
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
         for path in recent_files(self.settings):
-            self.recent_menu.addAction(self._action(path, lambda _=False, p=path: self.open_path(p)))
+            self.recent_menu.addAction(self._action(path, lambda _=False, p=path: self.open_in_background(p)))
         self.recent_menu.setEnabled(not self.recent_menu.isEmpty())
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
@@ -210,7 +241,7 @@ class MainWindow(QMainWindow):
         urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
         if urls:
             event.acceptProposedAction()
-            self.open_path(urls[0].toLocalFile())
+            self.open_in_background(urls[0].toLocalFile())
 
     def show_error(self, message: str) -> None:
         """A one-line error in a dialog; the window stays open."""
@@ -290,5 +321,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.inference.supersede()
+        self.loader.runner.supersede()  # a file still being read is dropped
         self.inference.runner.wait(5000)
+        self.loader.wait(5000)
         super().closeEvent(event)

@@ -14,13 +14,14 @@ from viewer.inference_job import available_models, centre_out_order
 from viewer.loading import SeriesDialog
 
 
-def test_drop_a_file_opens_it(window, nifti_path):
+def test_drop_a_file_opens_it(window, nifti_path, qtbot):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(nifti_path))])
     event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                        Qt.KeyboardModifier.NoModifier)
     window.dropEvent(event)
-    assert window.session.volume is not None and window.session.path == nifti_path
+    qtbot.waitUntil(lambda: window.session.volume is not None, timeout=20000)  # read on a worker thread
+    assert window.session.path == nifti_path
 
 
 def test_value_under_cursor_is_rate_limited(window, nifti_path, qtbot):
