@@ -42,6 +42,7 @@ from core_models.model_store import (
     VersionInfo,
     is_version_name,
     list_versions,
+    metrics_summary,
     read_active_state,
     read_spec_json,
     registered_names,
@@ -64,6 +65,8 @@ INCOMING_STALE_S = 24 * 3600.0
 HISTORY_LIMIT = 50
 #: the metrics key naming the validation set; figures with different values are not compared
 VALIDATION_KEY = "validation"
+#: the metrics key holding the parent's figures measured on this version's validation slices
+COMPARED_KEY = "compared_with"
 
 
 class ActivationRefused(ModelError):
@@ -277,7 +280,14 @@ def _sweep_incoming() -> None:
 
 
 def _parent_dice(info: VersionInfo, state: ActiveState) -> float | None:
-    """The parent's binary Dice when it is comparable with ``info``'s (same validation set)."""
+    """The parent's binary Dice when it is comparable with ``info``'s (same validation set).
+
+    A version trained with ``--compare-with PARENT`` carries the parent's figures on its
+    own validation slices (``metrics["compared_with"]``); those are used first.
+    """
+    scored = info.metrics.get(COMPARED_KEY)
+    if info.parent and isinstance(scored, dict) and scored.get("version") == info.parent:
+        return metrics_summary(scored)["dice_binary"]
     try:
         parent = version_info(info.parent, state) if info.parent else None
     except ModelError:

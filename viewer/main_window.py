@@ -25,6 +25,7 @@ from viewer.panels.class_panel import ClassPanel
 from viewer.panels.display_panel import DisplayPanel
 from viewer.panels.roi_panel import RoiPanel
 from viewer.review_ui import install_review
+from viewer.training_ui import install_training
 from viewer.session import ReviewSession
 from viewer.settings import add_recent, open_settings, recent_files
 from viewer.slice_view import SliceView, voxel_with_index
@@ -54,6 +55,7 @@ class MainWindow(QMainWindow):
         self._connect()
         install_editing(self)  # tools dock, Edit menu (undo/redo), tool keys, RoI accept/reject
         self.review = install_review(self)  # review dock, File → Save / Export, keys A F N
+        install_training(self)  # Training → Retrain from corrections…, Model → Versions… / Roll back
         self.set_layout("one")
 
     # -- construction ----------------------------------------------------------------------

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "infer": ("training.cli.infer", "segment GGO and consolidation with a model"),
     "import-checkpoint": ("training.cli.import_checkpoint", "convert a COVID-CT-Mask-Net checkpoint into a LesionLoop model"),
     "train": ("training.cli.train", "train a segmentation model on labelled slices"),
+    "train-classifier": ("training.cli.train_classifier", "train classification module S (Control / CP / COVID-19)"),
     "evaluate": ("training.cli.evaluate", "score a model on labelled slices"),
     "models": ("training.cli.models", "list, activate or roll back model versions"),
     "export": ("training.cli.export", "export a workspace's corrected labels (NIfTI, .seg.nrrd, PNG)"),

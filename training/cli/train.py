@@ -11,7 +11,12 @@ The run folder gets best/ and last/ model folders, state.pt (for --resume),
 curves.jsonl and config.json. Ctrl-C (or SIGTERM, or creating --stop-file)
 stops after the current step and saves last/ and state.pt. With
 --progress-json, stdout carries one JSON object per event (start, step,
-epoch_end, end; error when the run fails) and the summary goes to stderr.
+epoch_end, end; then stage and compare with --compare-with, registered with
+--register; error when the run fails) and the summary goes to stderr.
+--compare-with MODEL scores MODEL and the new model on the validation data
+after training (the before/after table); --register then stores MODEL's
+figures with the new version, and the activation gate compares them.
+A stopped run is not registered.
 """
 from __future__ import annotations
 
@@ -50,7 +55,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--log-every", type=int, help="steps between lines of curves.jsonl (10)")
     p.add_argument("--progress-json", action="store_true", help="print one JSON object per event on stdout")
     p.add_argument("--stop-file", metavar="PATH", help="stop gracefully when this file appears")
-    p.add_argument("--register", action="store_true", help="register the best (else last) model as a new version")
+    p.add_argument("--register", action="store_true", help="register the best (else last) model as a new version "
+                   "(not when the run was stopped)")
+    p.add_argument("--compare-with", metavar="MODEL", help="after training, score MODEL and the new model on the "
+                   "validation data: the before/after table (stored with the registered version)")
     p.set_defaults(func=run)
 
 
@@ -133,22 +141,66 @@ def run(args: argparse.Namespace) -> int:
     config = resumed_config(args) if args.resume else config_from_args(args)
     if not config.data:
         raise InputError("no training data given (--data PATH ...)")
+    _check_compare(args, config)
     stop = StopRequest(args.stop_file).install_signals()
     callbacks = [stop, JsonLinesCallback() if args.progress_json else ProgressBarCallback()]
     try:
         result = train(config, callbacks, resume=args.resume, command=shlex.join(["lesionloop", *sys.argv[1:]]))
+        if distributed.env_rank() == 0:
+            _finish(args, config, result)
     except LesionLoopError as exc:
         if args.progress_json and distributed.env_rank() == 0:
             print(json.dumps({"event": "error", "message": str(exc)}), flush=True)
         raise
     finally:
         stop.restore_signals()
-    if distributed.env_rank() != 0:
-        return 0
-    _report(result, to=sys.stderr if args.progress_json else sys.stdout)
-    if args.register:
-        register_result(result, to=sys.stderr if args.progress_json else sys.stdout)
     return 0
+
+
+def _emit(args: argparse.Namespace, event: str, body: dict[str, Any]) -> None:
+    """One JSON event line on stdout (``--progress-json`` only)."""
+    if args.progress_json:
+        from core_models.atomic import json_safe
+
+        print(json.dumps({"event": event, **json_safe(body)}), flush=True)
+
+
+def _check_compare(args: argparse.Namespace, config: TrainConfig) -> None:
+    if getattr(args, "compare_with", None):
+        from core_models.model_store import resolve_model_dir
+
+        resolve_model_dir(args.compare_with)  # fail before training, not after it
+        if not config.val:
+            raise InputError("--compare-with needs validation data (--val PATH ...)")
+
+
+def _finish(args: argparse.Namespace, config: TrainConfig, result: Any) -> None:
+    """After training (rank 0): summary, before/after table, registration."""
+    to = sys.stderr if args.progress_json else sys.stdout
+    _report(result, to=to)
+    table = None
+    if getattr(args, "compare_with", None) and not result.stopped:
+        table = compare_result(args, config, result, to)
+    if args.register and result.stopped:
+        print("not registered: the run was stopped (continue it with --resume, then it is registered)", file=to)
+    elif args.register:
+        version = register_result(result, to=to, table=table)
+        _emit(args, "registered", {"version": version, "table": table is not None})
+
+
+def compare_result(args: argparse.Namespace, config: TrainConfig, result: Any, to: Any) -> dict[str, Any]:
+    """The before/after table of ``--compare-with`` and the new model on the run's validation slices."""
+    from training.compare import compare_models, format_table
+    from training.prepare import resolve_data
+
+    records = resolve_data(config).val
+    _emit(args, "stage", {"message": f"before/after: scoring {args.compare_with} and the new model on "
+                                     f"{len(records)} validation slices"})
+    table = compare_models(args.compare_with, result.best_dir or result.last_dir, records, device=config.device,
+                           min_area=config.min_area, batch_size=config.val_batch)
+    print(format_table(table), file=to)
+    _emit(args, "compare", table)
+    return table
 
 
 def _report(result: Any, to: Any) -> None:
@@ -162,12 +214,23 @@ def _report(result: Any, to: Any) -> None:
         print(f"continue with: lesionloop train --out {result.out_dir} --resume", file=to)
 
 
-def register_result(result: Any, to: Any) -> str:
-    """The one place a trained model enters the registry (:func:`training.registry.register_model`)."""
+def register_result(result: Any, to: Any, table: dict[str, Any] | None = None) -> str:
+    """The one place a trained model enters the registry (:func:`training.registry.register_model`).
+
+    With a before/after ``table`` (:func:`training.compare.compare_models`) the version's
+    metrics gain ``compared_with``: the old model's figures on the same validation
+    slices, which the activation gate then uses.
+    """
+    from core_models.model_store import read_spec_json
     from training.registry import register_model
 
     folder = result.best_dir or result.last_dir
-    version = register_model(folder)
+    metrics = None
+    if table is not None:
+        metrics = dict(read_spec_json(Path(folder)).get("metadata", {}).get("metrics") or {})
+        metrics["compared_with"] = {"version": table["before"]["version"], "validation": table["validation"],
+                                    "n_slices": table["n_slices"], **table["before"]["summary"]}
+    version = register_model(folder, metrics=metrics)
     print(f"registered {folder} as model version {version} (activate it with `lesionloop models activate "
           f"{version}`)", file=to)
     return version
