@@ -24,11 +24,12 @@ from viewer.overlays import OverlayStyle
 from viewer.panels.class_panel import ClassPanel
 from viewer.panels.display_panel import DisplayPanel
 from viewer.panels.roi_panel import RoiPanel
+from viewer.panels.updates import SteadyLabel
 from viewer.review_ui import install_review
-from viewer.training_ui import install_training
 from viewer.session import ReviewSession
 from viewer.settings import add_recent, open_settings, recent_files
 from viewer.slice_view import SliceView, voxel_with_index
+from viewer.training_ui import install_training
 from viewer.windowing import Window
 
 HU_RATE_MS = 40  # at most one HU read-out per 40 ms of mouse motion
@@ -130,9 +131,10 @@ class MainWindow(QMainWindow):
 
     def _build_status(self) -> None:
         bar = self.statusBar()
-        self.slice_label, self.mm_label, self.hu_label, self.device_label = (QLabel() for _ in range(4))
+        self.slice_label, self.mm_label, self.hu_label = (SteadyLabel() for _ in range(3))
+        self.device_label = QLabel()
         for label, width in ((self.slice_label, 90), (self.mm_label, 190), (self.hu_label, 150)):
-            label.setMinimumWidth(width)  # steady widths: no status-bar relayout per slice
+            label.setMinimumWidth(width)  # fixed sizes that only grow: no main-window relayout per slice
             bar.addPermanentWidget(label)
         bar.addPermanentWidget(self.inference.progress)
         bar.addPermanentWidget(self.device_label)

@@ -12,19 +12,21 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPen
-from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsView, QSlider, QVBoxLayout, QWidget
 
 from viewer.overlays import OverlayStyle, label_lut, outline
 from viewer.plane_viewbox import PlaneViewBox
 from viewer.planes import Plane, make_plane
 from viewer.session import ReviewSession
+from viewer.view_items import CTImage, OverlayImage, TextBadge
+
+__all__ = ["OverlayImage", "SliceView", "overlay_rgba", "voxel_with_index"]
 
 _KEY_STEPS = {Qt.Key.Key_Up: 1, Qt.Key.Key_Right: 1, Qt.Key.Key_Down: -1, Qt.Key.Key_Left: -1,
               Qt.Key.Key_PageUp: 10, Qt.Key.Key_PageDown: -10}
 _PRESET_KEYS = {Qt.Key.Key_1: 1, Qt.Key.Key_2: 2, Qt.Key.Key_3: 3, Qt.Key.Key_4: 4}
-_LETTER_STYLE = ("color: #ffffff; font-weight: bold; font-size: 13px; background: rgba(0, 0, 0, 150);"
-                 " padding: 1px 3px; border-radius: 3px;")
-_INFO_STYLE = "color: #f0f0f0; font-size: 11px; background: rgba(0, 0, 0, 150); padding: 2px;"
+_LETTER_STYLE = {"pixel_size": 13, "bold": True, "padding": (3.0, 1.0), "radius": 3.0}
+_INFO_STYLE = {"pixel_size": 11, "padding": (2.0, 2.0), "color": QColor(240, 240, 240)}
 #: viewport mouse events offered to an edit handler (see SliceView.set_mouse_handler)
 _MOUSE_KINDS = {QEvent.Type.MouseButtonPress: "press", QEvent.Type.MouseMove: "move",
                 QEvent.Type.MouseButtonRelease: "release", QEvent.Type.MouseButtonDblClick: "double",
@@ -51,6 +53,7 @@ class SliceView(QWidget):
         self._box_items: list[QGraphicsRectItem] = []
         self._shown_index: int | None = None
         self._overlay_window: tuple[int, int, int, int] | None = None
+        self._image_geometry: tuple[tuple[int, ...], QRectF] | None = None
         self.mouse_handler = None  # edit controller (viewer.editing), see set_mouse_handler
         self._build()
         self._connect()
@@ -59,9 +62,12 @@ class SliceView(QWidget):
     # -- construction ----------------------------------------------------------------------
     def _build(self) -> None:
         self.graphics = pg.GraphicsView(background="k")
+        # one simple clip rectangle per repaint (the slice and its info text; a brush's small box),
+        # not the exact union of the dirty rectangles, which makes the raster painter clip per span
+        self.graphics.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.BoundingRectViewportUpdate)
         self.viewbox = PlaneViewBox()
         self.graphics.setCentralItem(self.viewbox)
-        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image = CTImage(axisOrder="row-major")
         self.overlay = OverlayImage(axisOrder="row-major")
         self.overlay.setZValue(10)
         self.viewbox.addItem(self.image)
@@ -77,17 +83,18 @@ class SliceView(QWidget):
         self.info = self._label(_INFO_STYLE)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setEnabled(False)
+        self.slider.setAutoFillBackground(True)  # opaque: a slice change repaints it, not the window beneath
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addWidget(self.graphics, 1)
         layout.addWidget(self.slider)
 
-    def _label(self, style: str) -> QLabel:
-        label = QLabel(self.graphics)
-        label.setStyleSheet(style)
-        label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        return label
+    def _label(self, style: dict) -> TextBadge:
+        """A text drawn in the view's scene (scene coordinates are viewport pixels): one repaint per change."""
+        badge = TextBadge(**style)
+        self.graphics.scene().addItem(badge)
+        return badge
 
     def _connect(self) -> None:
         s = self.session
@@ -137,7 +144,7 @@ class SliceView(QWidget):
         self._pixel_mm = (row_mm, col_mm)
         for edge, letter in self.plane.edge_letters(volume.geometry).items():
             self.letters[edge].setText(letter)
-            self.letters[edge].adjustSize()
+        self._image_geometry = None  # (cut shape, rect) last given to the CT item
         self.slider.blockSignals(True)
         self.slider.setRange(0, max(self.n_index - 1, 0))
         self.slider.setEnabled(self.n_index > 1)
@@ -170,7 +177,9 @@ class SliceView(QWidget):
         self._shown_index = self.index
         cut = self.plane.extract(volume.array, self.index)
         self.image.setImage(cut, levels=self.session.window.levels, autoLevels=False)
-        self.image.setRect(self._rect)
+        if self._image_geometry != (cut.shape, self._rect):  # same plane, same place: no transform change
+            self._image_geometry = (cut.shape, QRectF(self._rect))
+            self.image.setRect(self._rect)
         self.refresh_overlay()
         self.refresh_crosshair()
         self.slider.blockSignals(True)
@@ -233,9 +242,10 @@ class SliceView(QWidget):
             z_mm = volume.geometry.index_to_physical(self.index, 0, 0)[2]
             text += f"   z = {z_mm:.1f} mm"
         text += f"\nW {w.width:.0f} / L {w.level:.0f} {unit}"
+        width = self.info.size()[0]
         self.info.setText(text)
-        self.info.adjustSize()
-        self._place_labels()
+        if self.info.size()[0] != width:  # the top letter may have to step below it
+            self._place_labels()
 
     def set_boxes(self, boxes: list[tuple[tuple[float, float, float, float], tuple[int, int, int], bool]]) -> None:
         """Draw RoI boxes: ((x0, y0, x1, y1) pixels, RGB colour, selected); items are reused."""
@@ -340,30 +350,17 @@ class SliceView(QWidget):
 
     def _place_labels(self) -> None:
         w, h = self.graphics.width(), self.graphics.height()
-        size = {e: lab.sizeHint() for e, lab in self.letters.items()}
-        pos = {"left": (4, (h - size["left"].height()) // 2),
-               "right": (w - size["right"].width() - 4, (h - size["right"].height()) // 2),
-               "top": ((w - size["top"].width()) // 2, 4),
-               "bottom": ((w - size["bottom"].width()) // 2, h - size["bottom"].height() - 4)}
-        info = self.info.sizeHint()
-        if pos["top"][0] < 6 + info.width() + 4:  # narrow view: keep the letter clear of the info text
-            pos["top"] = (pos["top"][0], 8 + info.height())
+        size = {e: lab.size() for e, lab in self.letters.items()}  # (width, height) px
+        pos = {"left": (4, (h - size["left"][1]) // 2),
+               "right": (w - size["right"][0] - 4, (h - size["right"][1]) // 2),
+               "top": ((w - size["top"][0]) // 2, 4),
+               "bottom": ((w - size["bottom"][0]) // 2, h - size["bottom"][1] - 4)}
+        info_w, info_h = self.info.size()
+        if pos["top"][0] < 6 + info_w + 4:  # narrow view: keep the letter clear of the info text
+            pos["top"] = (pos["top"][0], 8 + info_h)
         for edge, (x, y) in pos.items():
-            self.letters[edge].move(x, y)
-        self.info.move(6, 4)
-
-
-class OverlayImage(pg.ImageItem):
-    """The label overlay; a ``dirty`` rectangle (item pixels) limits its next repaint to that region."""
-
-    dirty: QRectF | None = None
-
-    def update(self, *args) -> None:  # QGraphicsItem.update, called by setImage
-        rect, self.dirty = self.dirty, None
-        if rect is not None and not args:
-            super().update(rect)
-        else:
-            super().update(*args)
+            self.letters[edge].setPos(round(x), round(y))
+        self.info.setPos(6, 4)
 
 
 def _box_pen(color: tuple[int, int, int], selected: bool) -> QPen:

@@ -10,8 +10,10 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from core_models.prediction import CLASS_NAMES, aggregate_class_probs
 from viewer.panels.summary import SummaryLabel
+from viewer.panels.updates import Throttle
 from viewer.session import ReviewSession
 
+MARKER_INTERVAL_MS = 100  # while slices change faster, the plots' slice markers follow at this rate
 _NOTE_STYLE = "color: #7a4b00; background: #fff3cd; border: 1px solid #e0b050; padding: 4px;"
 
 
@@ -31,6 +33,7 @@ class ClassPanel(QWidget):
         super().__init__(parent)
         self.session = session
         self._build()
+        self.marker_update = Throttle(self._place_markers, MARKER_INTERVAL_MS, self)
         session.sliceChanged.connect(self._on_slice)
         session.volumeChanged.connect(self.refresh)
         session.predictionChanged.connect(self.refresh)
@@ -89,10 +92,13 @@ class ClassPanel(QWidget):
             m.setPos(s.current_slice)
 
     def _on_slice(self, z: int) -> None:
-        for m in self.markers:
-            m.setPos(z)
+        self.marker_update.request()  # moving the markers repaints both plots: throttled while scrolling
         result = self.session.slice_result(z)
         self.slice_label.setText(probs_text(None if result is None else result.class_probs))
+
+    def _place_markers(self) -> None:
+        for m in self.markers:
+            m.setPos(self.session.current_slice)
 
     def _on_plot_click(self, event) -> None:
         for plot in (self.prob_plot, self.area_plot):

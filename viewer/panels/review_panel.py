@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from viewer.panels.updates import Throttle
 from viewer.session import ReviewSession
 
 STATUS_ORDER = ("unreviewed", "accepted", "corrected", "flagged")
@@ -39,6 +40,7 @@ STATUS_COLOURS: dict[str, tuple[int, int, int]] = {
 COLUMNS = ("slice", "status", "lesion area mm²", "note")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 AREA_DELAY_MS = 150  # coalesce lesion-area updates while a brush stroke paints
+SELECT_INTERVAL_MS = 100  # while slices change faster, the table's selection and scroll follow at this rate
 
 
 class ReviewTableModel(QAbstractTableModel):
@@ -146,6 +148,7 @@ class ReviewPanel(QWidget):
         self._area_timer.setSingleShot(True)
         self._area_timer.setInterval(AREA_DELAY_MS)
         self._area_timer.timeout.connect(self._flush_areas)
+        self.selection = Throttle(self._select_current, SELECT_INTERVAL_MS, self)
         self._build()
         session.volumeChanged.connect(self._reset)
         session.predictionChanged.connect(self._reset_areas)
@@ -239,18 +242,24 @@ class ReviewPanel(QWidget):
         if z < 0 or z == self.session.current_slice:
             self._show_note()
 
-    def _on_slice(self, z: int) -> None:
+    def _on_slice(self, _z: int) -> None:
         self._on_note()  # a note being typed belongs to the slice it was typed on
-        row = self.row_of(z)
+        self._show_note(force=True)
+        self.selection.request()  # select and scroll to the row: at once, or throttled while scrolling fast
+
+    def _select_current(self) -> None:
+        """Select the current slice's row and scroll it into view."""
+        row = self.row_of(self.session.current_slice) if self.session.volume is not None else -1
         if row >= 0:
             self.table.selectRow(row)
             self.table.scrollTo(self.proxy.index(row, 0))
-        self._show_note(force=True)
 
     def _show_note(self, force: bool = False) -> None:
         if force or not self.note.hasFocus():
             self._note_z = self.session.current_slice
-            self.note.setText(self.session.review_note(self._note_z))
+            note = self.session.review_note(self._note_z)
+            if note != self.note.text():  # the same text would still repaint the field
+                self.note.setText(note)
 
     def _on_note(self) -> None:
         z = self._note_z

@@ -107,18 +107,29 @@ class RoiPanel(QWidget):
     def refresh(self) -> None:
         """Rebuild the list and the boxes for the current slice."""
         result = self.session.slice_result()
+        rows = [(i, f"#{i}  {self._name(result.rois[i].label)}  score {result.rois[i].score:.2f}")
+                for i in self.visible_rois()]
         self.list.blockSignals(True)
-        self.list.clear()
-        for i in self.visible_rois():
-            roi = result.rois[i]
-            item = QListWidgetItem(f"#{i}  {self._name(roi.label)}  score {roi.score:.2f}")
-            item.setData(Qt.ItemDataRole.UserRole, i)
-            self.list.addItem(item)
+        self._set_rows(rows)
         self.list.blockSignals(False)
         self._select_row(self.session.selected_roi)
         self._show_map(self.session.selected_roi)
         self._enable_decisions()
         self.boxesChanged.emit(self.boxes())
+
+    def _set_rows(self, rows: list[tuple[int, str]]) -> None:
+        """Show (RoI index, text) rows, reusing the items: a row that did not change is not repainted."""
+        while self.list.count() > len(rows):
+            self.list.takeItem(self.list.count() - 1)
+        for r, (index, text) in enumerate(rows):
+            item = self.list.item(r)
+            if item is None:
+                item = QListWidgetItem()
+                self.list.addItem(item)
+            if item.text() != text:
+                item.setText(text)
+            if item.data(Qt.ItemDataRole.UserRole) != index:
+                item.setData(Qt.ItemDataRole.UserRole, index)
 
     def boxes(self) -> list[Box]:
         result = self.session.slice_result()
@@ -181,7 +192,8 @@ class RoiPanel(QWidget):
     def _show_map(self, index: int | None) -> None:
         pasted = None if index is None else self.score_map(index)
         if pasted is None or pasted[0].size == 0:
-            self.map_image.clear()
+            if self.map_image.image is not None:  # clearing an empty map would still repaint its plot
+                self.map_image.clear()
             self.map_title.setText("select a RoI to see its score map")
             return
         crop, (y0, y1, x0, x1) = pasted
