@@ -133,6 +133,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--retrain-epochs", type=int, help="epochs of the retraining (quick 6, full 30)")
     p.add_argument("--retrain-lr", type=float, help="learning rate of the retraining (default: fine-tuning's 1e-4)")
     p.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
+    p.add_argument("--initial", metavar="MODEL", help="reuse this model folder as the initial model (e.g. an earlier "
+                   "run's WORK/run_initial/best, trained on the same 20 slices) instead of training it")
     return p.parse_args(argv)
 
 
@@ -153,12 +155,17 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    first = run_training(["train", "--data", str(train_dir), "--val", str(val_dir), "--out", str(work / "run_initial"),
-                          "--epochs", str(epochs0), "--device", args.device, "--seed", "0", "--progress-json",
-                          "--register", *FULL_NETWORK, *size], "initial")
-    base = first["registered"]["version"]
+    if args.initial:
+        from training.registry import register_model
+
+        base = register_model(args.initial, notes="loop_gain: initial model reused")
+    else:
+        first = run_training(["train", "--data", str(train_dir), "--val", str(val_dir), "--out",
+                              str(work / "run_initial"), "--epochs", str(epochs0), "--device", args.device, "--seed",
+                              "0", "--progress-json", "--register", *FULL_NETWORK, *size], "initial")
+        base = first["registered"]["version"]
+        times["initial_training_s"] = time.perf_counter() - t0
     activate(base)
-    times["initial_training_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     workspaces = annotate(annotated, base, work / "workspaces", args.device)
@@ -171,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     second = run_training(prepare_run(plan), "retrain")
     times["retrain_s"] = time.perf_counter() - t0
     return report(second["compare"], second["registered"]["version"], times, len(initial), len(workspaces),
-                  {"quick": args.quick, "initial_epochs": epochs0, "retrain_epochs": epochs1, "work": str(work)},
+                  {"quick": args.quick, "initial_epochs": None if args.initial else epochs0,
+                   "initial_model": args.initial, "retrain_epochs": epochs1, "work": str(work)},
                   args.json)
 
 

@@ -53,9 +53,9 @@ def resolve_data(config: TrainConfig) -> RunData:
         train, val = records, (collect_records(config.val) if config.val else [])
     if not train:
         raise InputError("no training slices are left after taking out the validation slices")
-    overlap = {(r.image_path, r.z) for r in train} & {(r.image_path, r.z) for r in val}
+    overlap = {(r.image_path, r.z, r.series or "") for r in train} & {(r.image_path, r.z, r.series or "") for r in val}
     if overlap:
-        path, z = sorted(overlap)[0]
+        path, z, _series = sorted(overlap)[0]
         raise InputError(f"{len(overlap)} slice(s) are in both training and validation data (e.g. {path} slice {z})")
     return RunData(train, val)
 

@@ -48,18 +48,21 @@ class ReviewController(QObject):
         self._seen_prediction: tuple[int, int] = (0, 0)
         self.blocked: Path | None = None  # an unreadable workspace folder we must not overwrite
         self._refusals: set[str] = set()  # reasons already shown as a dialog for this series
-        self.remembered: dict[str, str] = {}  # absolute CT path -> workspace folder chosen by "save as"
+        self.remembered: dict[str, str] = {}  # memory_key(CT path, series) -> workspace folder chosen by "save as"
         session.editApplied.connect(self._on_edit)
         session.roiConfirmed.connect(self._on_roi_confirmed)
         session.predictionChanged.connect(self._on_prediction)
 
     # -- opening -----------------------------------------------------------------------------
-    def workspace_folder(self, ct_path: str | Path) -> Path | None:
-        """The folder of an existing workspace for ``ct_path`` (the one chosen by "save as" first)."""
-        chosen = self.remembered.get(str(Path(ct_path).expanduser().absolute()))
+    def workspace_folder(self, ct_path: str | Path, series: str | None = None) -> Path | None:
+        """The folder of an existing workspace for ``ct_path`` (the one chosen by "save as" first).
+
+        ``series``: the SeriesInstanceUID when ``ct_path`` is a DICOM folder (each series has its own).
+        """
+        chosen = self.remembered.get(memory_key(ct_path, series))
         if chosen and (Path(chosen) / _store().WORKSPACE_FILE).exists():
             return Path(chosen)
-        return _store().find_workspace(ct_path)
+        return _store().find_workspace(ct_path, series)
 
     def open_series(self, ct_path: str | Path, volume: CTVolume, ask_recover: AskRecover | None = None) -> bool:
         """Load the workspace of the series just opened, if it has one; True when one was loaded.
@@ -72,7 +75,7 @@ class ReviewController(QObject):
         self._attach(None)
         self.blocked = None
         self._refusals.clear()
-        folder = self.workspace_folder(ct_path)
+        folder = self.workspace_folder(ct_path, _store().volume_series(volume))
         if folder is None:
             return False
         try:
@@ -125,7 +128,8 @@ class ReviewController(QObject):
         if s.path is None:
             self._refuse("this volume has no file behind it: edits are not journalled; save it first, then review")
             return None
-        target = Path(folder) if folder is not None else _store().default_workspace_dir(s.path)
+        series = _store().volume_series(s.volume)
+        target = Path(folder) if folder is not None else _store().default_workspace_dir(s.path, series)
         if folder is None and self.blocked is not None and target == self.blocked:
             self._refuse(f"workspace {target} is unreadable: use File → Save workspace as… to start a new one")
             return None
@@ -279,7 +283,7 @@ class ReviewController(QObject):
             workspace.reviews = {z: replace(r) for z, r in old.reviews.items()}
             workspace.confirmed = {z: list(v) for z, v in old.confirmed.items()}
             workspace.edit_counts = dict(old.edit_counts)
-        self.remembered[str(workspace.ct_path)] = str(workspace.folder)
+        self.remembered[memory_key(workspace.ct_path, workspace.series)] = str(workspace.folder)
         saved = self.save()
         self.session.reviewChanged.emit(-1)
         return saved
@@ -296,6 +300,12 @@ class ReviewController(QObject):
             return []
         self.statusMessage.emit(f"exported {len(written)} files to {out_dir}")
         return written
+
+
+def memory_key(ct_path: str | Path, series: str | None = None) -> str:
+    """Key of a series for remembered workspace folders: the absolute CT path, plus ``#<uid>`` for a DICOM series."""
+    absolute = str(Path(ct_path).expanduser().absolute())
+    return f"{absolute}#{series}" if series else absolute
 
 
 def _store():

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from core_models.volume import CTVolume
 from viewer.panels.review_panel import ReviewPanel
-from viewer.review_controller import EXPORT_FORMATS, ReviewController
+from viewer.review_controller import EXPORT_FORMATS, ReviewController, memory_key
 
 FORMAT_NAMES = {"nifti": "NIfTI (labels.nii.gz)", "seg-nrrd": "3D Slicer segmentation (.seg.nrrd)",
                 "png": "PNG slices, our values (0 bg, 1 GGO, 2 consolidation)",
@@ -154,7 +154,7 @@ class ReviewUI(QObject):
     def open_series(self, path: str | Path, volume: CTVolume) -> bool:
         """Load the workspace of the series just opened (asking about a pending journal)."""
         ask = (lambda n, when: ask_recover(self.window, n, when)) if self.prompts else None
-        self.controller.remembered.update(self._remembered(path))
+        self.controller.remembered.update(self._remembered(path, _series(volume)))
         loaded = self.controller.open_series(path, volume, ask)
         self.update_title()
         return loaded
@@ -203,7 +203,7 @@ class ReviewUI(QObject):
             return None
         saved = self.controller.save_as(folder)
         if saved is not None and self.session.path is not None:
-            self._remember(self.session.path, saved)
+            self._remember(self.session.path, saved, _series(self.session.volume))
         return saved
 
     def export_dialog(self) -> list[Path]:
@@ -228,20 +228,28 @@ class ReviewUI(QObject):
         done, total = self.session.review_progress()
         self.progress_label.setText(f"{done} of {total} reviewed" if total else "")
 
-    def _key(self, ct_path: str | Path) -> tuple[str, str]:
-        absolute = str(Path(ct_path).expanduser().absolute())
-        return absolute, "workspaces/" + hashlib.sha256(absolute.encode("utf-8")).hexdigest()[:16]
+    def _key(self, ct_path: str | Path, series: str | None = None) -> tuple[str, str]:
+        """(controller memory key, settings key) of a CT path and its DICOM series, if any."""
+        key = memory_key(ct_path, series)
+        return key, "workspaces/" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
-    def _remember(self, ct_path: str | Path, folder: Path) -> None:
-        """Remember a workspace folder chosen by "save as" for the next opening of ``ct_path``."""
-        _, key = self._key(ct_path)
+    def _remember(self, ct_path: str | Path, folder: Path, series: str | None = None) -> None:
+        """Remember a workspace folder chosen by "save as" for the next opening of ``ct_path`` (``series``)."""
+        _, key = self._key(ct_path, series)
         self.window.settings.setValue(key, str(folder))
         self.window.settings.sync()
 
-    def _remembered(self, ct_path: str | Path) -> dict[str, str]:
-        absolute, key = self._key(ct_path)
+    def _remembered(self, ct_path: str | Path, series: str | None = None) -> dict[str, str]:
+        memory, key = self._key(ct_path, series)
         folder = self.window.settings.value(key, "")
-        return {absolute: str(folder)} if folder else {}
+        return {memory: str(folder)} if folder else {}
+
+
+def _series(volume: CTVolume | None) -> str | None:
+    """The DICOM series UID that keys a volume's workspace (None for other inputs)."""
+    from core_models.workspace import volume_series
+
+    return volume_series(volume) if volume is not None else None
 
 
 def install_review(window) -> ReviewUI:

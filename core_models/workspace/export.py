@@ -2,8 +2,10 @@
 
 Files are named after the CT (``scan.nii.gz`` -> ``scan_labels.nii.gz``,
 ``scan_labels.seg.nrrd``, ``scan_png/slice_0000.png``,
-``scan_png_seed/slice_0000.png``); every file is written atomically with the
-CT's geometry (volumes) or as single-channel 8-bit PNG (slices).
+``scan_png_seed/slice_0000.png``); a series of a DICOM folder adds the 8 hex
+digits its workspace folder carries (``series3-1a2b3c4d_labels.nii.gz``), so the
+series of one folder can be exported side by side. Every file is written
+atomically with the CT's geometry (volumes) or as single-channel 8-bit PNG (slices).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import numpy as np
 
 from core_models.errors import InputError
 from core_models.io import write_labels
+from core_models.workspace.locate import series_tag
 from core_models.workspace.store import Workspace
 
 FORMATS: tuple[str, ...] = ("nifti", "seg-nrrd", "png", "png-seed")
@@ -54,7 +57,7 @@ def export_workspace(folder_or_ws: str | Path | Workspace, out_dir: str | Path,
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"cannot export into {out}: it is a file, not a folder")
-    stem = export_stem(ws.ct_path)
+    stem = export_stem(ws.ct_path) + series_tag(ws.series)
     written: list[Path] = []
     for fmt in dict.fromkeys(formats):
         if fmt == "nifti":

@@ -6,6 +6,8 @@
     {
       "format": "lesionloop-review", "schema": 1,
       "ct": "/data/patient7/series3",       CT file or DICOM folder (relative: to the workspace)
+      "series": "1.2.840...",               SeriesInstanceUID when "ct" is a DICOM folder (else absent
+                                            or null; a folder may hold several series)
       "labels": "labels.nii.gz",            corrected labels (0 bg, 1 GGO, 2 consolidation)
       "slices": {"41": "accepted", ...},    z -> status, for slices that are not unreviewed
       "notes": {"41": {"note": "", "user": "ana", "time": "2026-...Z"}, ...},
@@ -98,11 +100,26 @@ def load_review_json(folder: str | Path) -> dict[str, Any]:
 
 
 def read_review(folder: str | Path) -> dict[str, Any]:
-    """Parse and check ``review.json``; returns ``ct`` and ``labels`` as Paths and ``slices`` as {z: status}."""
+    """Parse and check ``review.json``.
+
+    Returns ``ct`` and ``labels`` as Paths, ``series`` (the DICOM SeriesInstanceUID, or None)
+    and ``slices`` as {z: status}.
+    """
     folder = Path(folder)
     data = load_review_json(folder)
     return {"ct": resolve(folder, data["ct"]), "labels": resolve(folder, str(data.get("labels", LABELS_FILE))),
+            "series": parse_series(data, folder / WORKSPACE_FILE),
             "slices": parse_statuses(data.get("slices", {}), folder / WORKSPACE_FILE)}
+
+
+def parse_series(data: dict[str, Any], path: Path) -> str | None:
+    """The ``series`` of a review file: a non-empty SeriesInstanceUID, or None when absent or null."""
+    series = data.get("series")
+    if series is None:
+        return None
+    if not isinstance(series, str) or not series.strip():
+        raise InputError(f"{path}: \"series\" must be a DICOM SeriesInstanceUID (text) or null")
+    return series.strip()
 
 
 def resolve(folder: Path, text: str) -> Path:

@@ -28,13 +28,15 @@ from core_models.atomic import atomic_write_json
 from core_models.editing.edit import LabelEdit
 from core_models.errors import InputError
 from core_models.io import read_labels, write_labels
+from core_models.io.series import short_uid
 from core_models.prediction import RoI
 from core_models.volume import CTVolume, LabelMap
 from core_models.workspace.journal import JournalWriter, read_journal
+from core_models.workspace.locate import volume_series
 from core_models.workspace.review import (JOURNAL_FILE, LABELS_FILE, PREDICTION_FILE, SEG_FILE, STATUSES,
                                           WORKSPACE_FILE, WORKSPACE_FORMAT, WORKSPACE_SCHEMA, SliceReview,
-                                          current_user, load_review_json, now_iso, parse_reviews, resolve,
-                                          reviews_to_json, slice_index)
+                                          current_user, load_review_json, now_iso, parse_reviews, parse_series,
+                                          resolve, reviews_to_json, slice_index)
 
 
 class Workspace:
@@ -44,6 +46,7 @@ class Workspace:
     ----------
     folder : the workspace folder.
     ct_path : absolute path of the CT file or DICOM folder.
+    series : SeriesInstanceUID of the series when ``ct_path`` is a DICOM folder, else None.
     corrected : the corrected labels (the viewer edits this array in place).
     predicted : the prediction the corrections started from, or None.
     reviews : {z: SliceReview} for slices that are reviewed or carry a note.
@@ -60,9 +63,10 @@ class Workspace:
     """
 
     def __init__(self, folder: Path, ct_path: Path, corrected: LabelMap, predicted: LabelMap | None = None, *,
-                 model_version: str = "", created: str = "", saved_seq: int = 0) -> None:
+                 model_version: str = "", created: str = "", saved_seq: int = 0, series: str | None = None) -> None:
         self.folder = Path(folder)
         self.ct_path = Path(ct_path)
+        self.series = series
         self.corrected = corrected
         self.predicted = predicted
         self.reviews: dict[int, SliceReview] = {}
@@ -85,7 +89,8 @@ class Workspace:
         """A new workspace, written to ``folder`` at once.
 
         ``corrected`` defaults to a copy of ``predicted`` (or empty labels); when given,
-        its array is used as it is (not copied), so a viewer may share it.
+        its array is used as it is (not copied), so a viewer may share it. When ``volume``
+        was read from a DICOM folder, its SeriesInstanceUID is recorded (``series``).
         """
         folder = Path(folder)
         if (folder / WORKSPACE_FILE).exists():
@@ -100,7 +105,8 @@ class Workspace:
             corrected = LabelMap(corrected.array, volume.geometry, corrected.source, corrected.meta)
         if predicted is not None and predicted.geometry != volume.geometry:
             predicted = LabelMap(predicted.array, volume.geometry, predicted.source, predicted.meta)
-        ws = cls(folder, Path(ct_path).expanduser().absolute(), corrected, predicted, model_version=model_version)
+        ws = cls(folder, Path(ct_path).expanduser().absolute(), corrected, predicted, model_version=model_version,
+                 series=volume_series(volume))
         ws._writer_ready = True
         ws.save()
         return ws
@@ -109,7 +115,8 @@ class Workspace:
     def open(cls, folder: str | Path, volume: CTVolume | None = None) -> Workspace:
         """The saved state of a workspace; the journal is read but not replayed (see :meth:`recover`).
 
-        With ``volume``, the labels must have its shape and geometry (then they take it exactly).
+        With ``volume``, the labels must have its shape and geometry (then they take it exactly),
+        and a workspace that records a DICOM series must be opened with that series.
         """
         folder = Path(folder)
         if not folder.is_dir():
@@ -119,6 +126,7 @@ class Workspace:
         data = load_review_json(folder)
         path = folder / WORKSPACE_FILE
         seq = data.get("journal_seq", 0)
+        series = _check_series(parse_series(data, path), volume, folder)
         if not isinstance(seq, int) or seq < 0:
             raise InputError(f"{path}: \"journal_seq\" must be a whole number >= 0")
         corrected = _read_grid(resolve(folder, str(data.get("labels", LABELS_FILE))), volume, "corrected labels")
@@ -129,7 +137,8 @@ class Workspace:
         prov = data.get("provenance", {})
         prov = prov if isinstance(prov, dict) else {}
         ws = cls(folder, resolve(folder, data["ct"]), corrected, predicted,
-                 model_version=str(prov.get("model_version", "")), created=str(prov.get("created", "")), saved_seq=seq)
+                 model_version=str(prov.get("model_version", "")), created=str(prov.get("created", "")), saved_seq=seq,
+                 series=series)
         ws._prediction_saved = predicted is not None
         ws.reviews = parse_reviews(data, path)
         ws.confirmed = _parse_confirmed(data.get("confirmed", {}), path)
@@ -293,7 +302,8 @@ class Workspace:
     def _review_json(self, last_seq: int) -> dict[str, Any]:
         slices, notes = reviews_to_json(self.reviews)
         return {
-            "format": WORKSPACE_FORMAT, "schema": WORKSPACE_SCHEMA, "ct": _ct_reference(self.folder, self.ct_path), "labels": LABELS_FILE,
+            "format": WORKSPACE_FORMAT, "schema": WORKSPACE_SCHEMA, "ct": _ct_reference(self.folder, self.ct_path),
+            "series": self.series, "labels": LABELS_FILE,
             "segmentation": SEG_FILE, "prediction": PREDICTION_FILE if self._prediction_saved else None,
             "shape": list(self.corrected.shape), "slices": slices, "notes": notes,
             "confirmed": {str(z): v for z, v in sorted(self.confirmed.items()) if v},
@@ -306,6 +316,17 @@ class Workspace:
     def close(self) -> None:
         """Close the journal file (the workspace stays usable; the next change reopens it)."""
         self._writer.close()
+
+
+def _check_series(recorded: str | None, volume: CTVolume | None, folder: Path) -> str | None:
+    """The workspace's series: the recorded one, checked against ``volume``'s (adopted when none is recorded)."""
+    opened = volume_series(volume) if volume is not None else None
+    if recorded is None or volume is None:
+        return recorded or opened
+    if opened != recorded:
+        raise InputError(f"workspace {folder} holds the corrections of DICOM series {short_uid(recorded)}, "
+                         f"not of the series opened ({short_uid(opened) if opened else 'no DICOM series'})")
+    return recorded
 
 
 def _read_grid(path: Path, volume: CTVolume | None, what: str) -> LabelMap:

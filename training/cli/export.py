@@ -1,7 +1,8 @@
 """``lesionloop export WORKSPACE --out DIR [--format F ...] [--include-unsaved]``: corrected labels out.
 
 WORKSPACE is a workspace folder (with ``review.json``) or a CT whose workspace
-is found beside it or under ``$LESIONLOOP_HOME/workspaces``. Formats: ``nifti``
+is found beside it or under ``$LESIONLOOP_HOME/workspaces`` (for a DICOM folder
+with workspaces of several series, give the workspace folder). Formats: ``nifti``
 (``NAME_labels.nii.gz``), ``seg-nrrd`` (``NAME_labels.seg.nrrd``, opens in 3D
 Slicer with segment names and colours), ``png`` (``NAME_png/``, values 0/1/2),
 ``png-seed`` (``NAME_png_seed/``, the seed's 0 bg, 1 lung, 2 GGO,
@@ -15,7 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from core_models.errors import InputError
+from core_models.errors import InputError, LesionLoopError
+from core_models.io import list_series
 from core_models.workspace import FORMATS, WORKSPACE_FILE, Workspace, export_workspace, find_workspace
 
 
@@ -38,10 +40,25 @@ def workspace_folder(path: str | Path) -> Path:
         raise InputError(f"{path} does not exist")
     if (path / WORKSPACE_FILE).is_file():
         return path
-    found = find_workspace(path)
-    if found is None or not (found / WORKSPACE_FILE).is_file():
+    found = [f for f in (find_workspace(path), *_series_workspaces(path)) if f and (f / WORKSPACE_FILE).is_file()]
+    found = list(dict.fromkeys(found))
+    if not found:
         raise InputError(f"{path} is not a LesionLoop workspace and no saved workspace of it was found")
-    return found
+    if len(found) > 1:
+        raise InputError(f"{path} has workspaces of {len(found)} series; give one of them: "
+                         + ", ".join(map(str, found)))
+    return found[0]
+
+
+def _series_workspaces(path: Path) -> list[Path]:
+    """The workspaces of the DICOM series of a folder (none for files or unreadable folders)."""
+    if not path.is_dir():
+        return []
+    try:
+        uids = [s.uid for s in list_series(path) if s.uid]
+    except LesionLoopError:
+        return []
+    return [f for uid in uids if (f := find_workspace(path, uid)) is not None]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -42,6 +42,8 @@ class SliceRecord:
     z : slice index for volumes; 0 for 2D images.
     label_convention : ``ours`` (0/1/2) or ``seed`` (0 bg, 1 lung, 2 GGO, 3 consolidation).
     class_id : the seed classifier's class (0 Control, 1 CP, 2 COVID-19) when known.
+    series : DICOM SeriesInstanceUID to read when ``image_path`` is a folder with several
+        series (None: the largest).
     """
 
     sample_id: str
@@ -52,6 +54,7 @@ class SliceRecord:
     z: int = 0
     label_convention: str = "ours"
     class_id: int | None = None
+    series: str | None = None
 
 
 @dataclass
@@ -99,7 +102,7 @@ class SliceReader:
     def __init__(self, prep: Preprocessing, cache_volumes: int = 8) -> None:
         self.prep = prep
         self.cache_volumes = max(1, int(cache_volumes))
-        self._volumes: OrderedDict[tuple[str, str, str], tuple[CTVolume, LabelMap]] = OrderedDict()
+        self._volumes: OrderedDict[tuple[str, str | None, str, str], tuple[CTVolume, LabelMap]] = OrderedDict()
 
     def load(self, record: SliceRecord) -> Sample:
         """Read one record; :class:`InputError` on unreadable files or mismatched sizes."""
@@ -133,11 +136,11 @@ class SliceReader:
         return volume.array[record.z], volume.is_hu, labels.array[record.z], spacing
 
     def _pair(self, record: SliceRecord) -> tuple[CTVolume, LabelMap]:
-        key = (record.image_path, record.label_path, record.label_convention)
+        key = (record.image_path, record.series, record.label_path, record.label_convention)
         if key in self._volumes:
             self._volumes.move_to_end(key)
             return self._volumes[key]
-        volume = read_volume(record.image_path)
+        volume = read_volume(record.image_path, series=record.series)
         labels = read_labels(record.label_path, reference=volume, convention=record.label_convention)
         self._volumes[key] = (volume, labels)
         while len(self._volumes) > self.cache_volumes:

@@ -82,7 +82,7 @@ def collect_records(paths: Sequence[str | Path]) -> list[SliceRecord]:
     seen: dict[str, str] = {}
     for path in paths:
         for record in list_records(path):
-            key = f"{record.image_path}|{record.z}"
+            key = f"{record.image_path}|{record.series or ''}|{record.z}"
             if key in seen:
                 raise InputError(f"slice {record.sample_id} is given twice (in {seen[key]} and {path})")
             seen[key] = str(path)
