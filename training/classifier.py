@@ -21,7 +21,6 @@ per-class sensitivity, the confusion matrix (rows true class). With
 """
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Iterable
 from dataclasses import replace
@@ -32,9 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from core_models.atomic import atomic_write_json
-from core_models.checkpoints import save_model
 from core_models.devices import describe_device, select_device
-from core_models.errors import InputError, LesionLoopError
+from core_models.errors import InputError
 from core_models.model_spec import ModelMetadata, ModelSpec
 from core_models.nets import count_parameters
 from training.callbacks import CallbackList, Timer
@@ -43,10 +41,11 @@ from training.classifier_setup import (ClassifierConfig, detector_frozen, evalua
 from training.data.classification import ClassImageLoader, class_data_hash, collect_class_data, trained_on
 from training.data.records import SliceReader, SliceRecord
 from training.data.torch_dataset import ResumableSampler, batches_per_epoch
-from training.loop import MAX_NONFINITE, TrainResult, seed_everything
+from training.loop import seed_everything
+from training.loop_common import RunLoop, TrainResult
 from training.optim import make_optimizer, make_scheduler
 from training.prepare import prime_roi_pool_scales
-from training.run_state import CURVES_NAME, STATE_NAME, CurveLog, load_state, restore_rng, rng_state, save_state
+from training.run_state import CURVES_NAME, STATE_NAME, CurveLog, load_state, save_state
 
 CONFIG_NAME = "config.json"
 
@@ -65,7 +64,7 @@ def train_classifier(config: ClassifierConfig, callbacks: Iterable[Any] = (), *,
     return ClassifierTrainer(config, CallbackList(callbacks), command).run(resume)
 
 
-class ClassifierTrainer:
+class ClassifierTrainer(RunLoop):
     """One classifier run (see :func:`train_classifier`)."""
 
     def __init__(self, config: ClassifierConfig, callbacks: CallbackList, command: str | None) -> None:
@@ -87,11 +86,7 @@ class ClassifierTrainer:
         self.total_steps = self.steps_per_epoch * config.epochs
         self.optimizer = make_optimizer(self.model, config.lr, config.weight_decay)
         self.scheduler = make_scheduler(self.optimizer, self.total_steps, config.warmup_fraction, config.min_lr_ratio)
-        self.epoch = self.step_in_epoch = self.global_step = self.nonfinite = 0
-        self.loss_sum, self.loss_count = 0.0, 0
-        self.best_value: float | None = None
-        self.best_epoch: int | None = None
-        self.metrics: dict[str, Any] = {}
+        self._reset_counters()
         self.curves = CurveLog(self.out / CURVES_NAME)
         self.timer = Timer()
 
@@ -115,16 +110,7 @@ class ClassifierTrainer:
             self._resume()
         self._write_config()
         self.callbacks.on_start(self._info())
-        stopped = False
-        for epoch in range(self.epoch, self.config.epochs):
-            self.epoch = epoch
-            stopped = self._train_epoch(epoch)
-            if stopped:
-                break
-            self._end_epoch(epoch)
-        if stopped:
-            self._save_all(validated=False)
-        result = self._result(stopped)
+        result = self._run_epochs()
         self.callbacks.on_end(result)
         return result
 
@@ -171,29 +157,20 @@ class ClassifierTrainer:
             self.optimizer.step()
             self.nonfinite = 0
         else:
-            self.optimizer.zero_grad(set_to_none=True)
-            self.nonfinite += 1
-            if self.nonfinite >= MAX_NONFINITE:
-                raise LesionLoopError(f"training diverged: the loss was not finite for {MAX_NONFINITE} steps in a "
-                                      f"row (try a lower --lr than {self.config.lr:g})")
+            self._count_nonfinite(self.config.lr)
         lr = float(self.optimizer.param_groups[0]["lr"])
         self.scheduler.step()
         value = float(loss.detach())
         return {"loss_image_class": value, "loss": value, "lr": lr}
 
     def _after_step(self, epoch: int, losses: dict[str, float], n_images: int) -> None:
-        if math.isfinite(losses["loss"]):
-            self.loss_sum += losses["loss"]
-            self.loss_count += 1
+        self._add_loss(losses)
         losses["images_per_s"] = self.timer.tick(n_images)
-        if self.global_step % self.config.log_every == 0 or self.global_step == 1:
-            self.curves.add({"kind": "step", "epoch": epoch + 1, "step": self.global_step, **losses})
-            self.curves.flush()
-        self.callbacks.on_step(epoch + 1, self.global_step, losses)
+        self._log_step(epoch, losses)
 
     # ------------------------------------------------------------ epochs
     def _end_epoch(self, epoch: int) -> None:
-        metrics: dict[str, Any] = {"train_loss": self.loss_sum / self.loss_count if self.loss_count else math.nan}
+        metrics = self._train_loss()
         if self.val:
             logits_of = (lambda r: self.model.s_module(self._rows(r)[None])[0]) if self.cache is not None else None
             with torch.no_grad():
@@ -202,28 +179,13 @@ class ClassifierTrainer:
             report.pop("predictions")
             metrics.update(report)
         self.model.train()
-        self.epoch, self.step_in_epoch = epoch + 1, 0
-        self.loss_sum, self.loss_count = 0.0, 0
-        self.metrics = metrics
+        self._close_epoch(epoch, metrics)
         self._save_all(validated=bool(self.val))
-        self.curves.add({"kind": "epoch", "epoch": epoch + 1, "step": self.global_step, **metrics})
-        self.curves.flush()
-        self.callbacks.on_epoch_end(epoch + 1, metrics)
-
-    def _is_better(self) -> bool:
-        value = self.metrics.get(self.config.best_metric)
-        if value is None or not math.isfinite(value):
-            return False
-        return self.best_value is None or value > self.best_value
+        self._log_epoch(epoch, metrics)
 
     def _save_all(self, validated: bool) -> None:
         """``last/``, ``best/`` when this epoch is the best so far, and ``state.pt``."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        with torch.random.fork_rng():  # save_model builds a model to check the weights: that draws random numbers
-            save_model(self.model, self._spec_for(f"{self.version}-last"), self.out / "last")
-            if validated and self._is_better():
-                self.best_value, self.best_epoch = float(self.metrics[self.config.best_metric]), self.epoch
-                save_model(self.model, self._spec_for(self.version), self.out / "best")
+        self._save_models(self.version, validated)
         save_state(self.out / STATE_NAME, self._state())
 
     def _spec_for(self, version: str) -> ModelSpec:
@@ -243,12 +205,7 @@ class ClassifierTrainer:
 
     # ------------------------------------------------------------ state
     def _state(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
-                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "best_value": self.best_value,
-                "best_epoch": self.best_epoch, "metrics": dict(self.metrics),
-                "epoch_loss": [self.loss_sum, self.loss_count], "rng": rng_state(), "data_hash": self.data_hash,
-                "batch": self.config.batch}
+        return {**self._counter_state(), "data_hash": self.data_hash, "batch": self.config.batch}
 
     def _resume(self) -> None:
         state = load_state(self.out / STATE_NAME)
@@ -256,15 +213,7 @@ class ClassifierTrainer:
             raise InputError(f"the run in {self.out} was trained with batch {state.get('batch')}; resume it with it")
         if state.get("data_hash") != self.data_hash:
             raise InputError(f"the training data changed since the run in {self.out} started; start a new run")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.epoch, self.step_in_epoch = int(state["epoch"]), int(state["step_in_epoch"])
-        self.global_step = int(state["global_step"])
-        self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
-        self.metrics = dict(state["metrics"])
-        self.loss_sum, self.loss_count = float(state["epoch_loss"][0]), int(state["epoch_loss"][1])
-        restore_rng(state["rng"])
+        self._restore_counters(state)
         self.curves.resume(self.global_step)
 
     # ------------------------------------------------------------ reports
@@ -284,9 +233,3 @@ class ClassifierTrainer:
                 "train_class_counts": self.class_counts, "train_slices": [r.sample_id for r in self.train],
                 "val_slices": [r.sample_id for r in self.val]}
         atomic_write_json(self.out / CONFIG_NAME, body)
-
-    def _result(self, stopped: bool) -> TrainResult:
-        best = self.out / "best"
-        return TrainResult(str(self.out), self.epoch, self.global_step, stopped, self.config.best_metric,
-                           self.best_value, self.best_epoch, str(best) if self.best_epoch else None,
-                           str(self.out / "last"), dict(self.metrics))

@@ -27,10 +27,9 @@ at inference, where the transform resizes the long side to ``image_size``.
 from __future__ import annotations
 
 import contextlib
-import math
 import sys
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +38,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from core_models.atomic import atomic_write_json
-from core_models.checkpoints import save_model
 from core_models.devices import describe_device
-from core_models.errors import InputError, LesionLoopError
+from core_models.errors import InputError
 from core_models.model_spec import ModelMetadata, ModelSpec
 from core_models.nets import count_parameters
 from training import distributed
@@ -52,31 +50,13 @@ from training.data.splits import data_hash
 from training.data.torch_dataset import ResumableSampler, SliceDataset, batches_per_epoch, collate
 from training.distributed import DistContext
 from training.evaluate import evaluate_samples
+from training.loop_common import MAX_NONFINITE, RunLoop, TrainResult, rng_untouched
 from training.optim import make_optimizer, make_scheduler
 from training.prepare import build_model_and_spec, make_reader, prime_roi_pool_scales, resolve_data, trainable_part
-from training.run_state import CURVES_NAME, STATE_NAME, CurveLog, load_state, restore_rng, rng_state, save_state
+from training.run_state import CURVES_NAME, STATE_NAME, CurveLog, load_state, save_state
 
 CONFIG_NAME = "config.json"
-MAX_NONFINITE = 20
-
-
-@dataclass
-class TrainResult:
-    """How a run ended."""
-
-    out_dir: str
-    epochs_done: int
-    global_step: int
-    stopped: bool
-    best_metric: str
-    best_value: float | None = None
-    best_epoch: int | None = None
-    best_dir: str | None = None
-    last_dir: str | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = ["CONFIG_NAME", "MAX_NONFINITE", "TrainResult", "Trainer", "seed_everything", "set_training_resize", "train"]
 
 
 def train(config: TrainConfig, callbacks: Iterable[Any] = (), *, resume: bool = False,
@@ -114,12 +94,6 @@ def set_training_resize(detector: torch.nn.Module, skip: bool = True) -> None:
         transform._skip_resize = skip
 
 
-def _rng_untouched() -> Any:
-    """A context after which the CPU (and CUDA) random generators are as before it."""
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    return torch.random.fork_rng(devices=devices)
-
-
 class _Amp:
     """Autocast and gradient scaling for one device."""
 
@@ -136,7 +110,7 @@ class _Amp:
         return torch.autocast(self.device_type, dtype=self.dtype)
 
 
-class Trainer:
+class Trainer(RunLoop):
     """One training run (see :func:`train`)."""
 
     def __init__(self, config: TrainConfig, ctx: DistContext, callbacks: CallbackList, command: str | None) -> None:
@@ -149,7 +123,7 @@ class Trainer:
         self.model = model.to(ctx.device)
         self.detector = trainable_part(self.model)
         set_training_resize(self.detector)
-        with _rng_untouched():
+        with rng_untouched():
             prime_roi_pool_scales(self.detector)
         self.net = distributed.wrap(self.detector, ctx)
         torch.manual_seed(config.seed + ctx.rank)
@@ -158,11 +132,7 @@ class Trainer:
         self.optimizer = make_optimizer(self.detector, config.learning_rate, config.weight_decay)
         self.scheduler = make_scheduler(self.optimizer, self.total_steps, config.warmup_fraction, config.min_lr_ratio)
         self.amp = _Amp(ctx.device, config.amp)
-        self.epoch = self.step_in_epoch = self.global_step = self.nonfinite = 0
-        self.loss_sum, self.loss_count = 0.0, 0
-        self.best_value: float | None = None
-        self.best_epoch: int | None = None
-        self.metrics: dict[str, Any] = {}
+        self._reset_counters()
         self.curves = CurveLog(self.out / CURVES_NAME, enabled=ctx.is_main)
         self.data_hash = data_hash(self.data.train, self.reader) if ctx.is_main else ""
         self.val_samples = [self.reader.load(r) for r in self.data.val] if ctx.is_main else []
@@ -191,16 +161,7 @@ class Trainer:
         if self.ctx.is_main:
             self._write_config()
             self.callbacks.on_start(self._info())
-        stopped = False
-        for epoch in range(self.epoch, self.config.epochs):
-            self.epoch = epoch
-            stopped = self._train_epoch(epoch)
-            if stopped:
-                break
-            self._end_epoch(epoch)
-        if stopped:
-            self._save_all(validated=False)
-        result = self._result(stopped)
+        result = self._run_epochs()
         if self.ctx.is_main:
             self.callbacks.on_end(result)
         distributed.barrier(self.ctx)
@@ -254,61 +215,35 @@ class Trainer:
             self.optimizer.step()
 
     def _skip_update(self) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
-        self.nonfinite += 1
-        if self.nonfinite >= MAX_NONFINITE:
-            raise LesionLoopError(f"training diverged: the loss was not finite for {MAX_NONFINITE} steps in a row "
-                                  f"(try a lower --lr than {self.config.learning_rate:g})")
+        self._count_nonfinite(self.config.learning_rate)
 
     def _after_step(self, epoch: int, losses: dict[str, float], n_images: int) -> None:
-        if math.isfinite(losses["loss"]):
-            self.loss_sum += losses["loss"]
-            self.loss_count += 1
+        self._add_loss(losses)
         losses["lr"] = self.step_lr
         losses["images_per_s"] = self.timer.tick(n_images * self.ctx.world_size)
-        if not self.ctx.is_main:
-            return
-        if self.global_step % self.config.log_every == 0 or self.global_step == 1:
-            self.curves.add({"kind": "step", "epoch": epoch + 1, "step": self.global_step, **losses})
-            self.curves.flush()
-        self.callbacks.on_step(epoch + 1, self.global_step, losses)
+        if self.ctx.is_main:
+            self._log_step(epoch, losses)
 
     # ------------------------------------------------------------ epochs
     def _end_epoch(self, epoch: int) -> None:
-        metrics: dict[str, Any] = {"train_loss": self.loss_sum / self.loss_count if self.loss_count else math.nan}
+        metrics = self._train_loss()
         if self.ctx.is_main and self.val_samples:
-            with _rng_untouched():
+            with rng_untouched():
                 report = evaluate_samples(self.model, self.spec, self.val_samples, device=str(self.ctx.device),
                                           batch_size=self.config.val_batch, min_area=self.config.min_area)
             metrics.update(report["summary"])
         self.net.train()
-        self.epoch, self.step_in_epoch = epoch + 1, 0
-        self.loss_sum, self.loss_count = 0.0, 0
-        self.metrics = metrics
+        self._close_epoch(epoch, metrics)
         self._save_all(validated=bool(self.val_samples))
         if self.ctx.is_main:
-            self.curves.add({"kind": "epoch", "epoch": epoch + 1, "step": self.global_step, **metrics})
-            self.curves.flush()
-            self.callbacks.on_epoch_end(epoch + 1, metrics)
+            self._log_epoch(epoch, metrics)
         distributed.barrier(self.ctx)
-
-    def _is_better(self, metrics: dict[str, Any]) -> bool:
-        value = metrics.get(self.config.best_metric)
-        if value is None or not math.isfinite(value):
-            return False
-        return self.best_value is None or value > self.best_value
 
     def _save_all(self, validated: bool) -> None:
         """``last/``, ``best/`` when this epoch is the best so far, and ``state.pt`` (rank 0)."""
         if not self.ctx.is_main:
             return
-        self.out.mkdir(parents=True, exist_ok=True)
-        version = self.spec.metadata.version
-        with _rng_untouched():  # save_model builds a model to check the weights: that draws random numbers
-            save_model(self.model, self._spec_for(f"{version}-last"), self.out / "last")
-            if validated and self._is_better(self.metrics):
-                self.best_value, self.best_epoch = float(self.metrics[self.config.best_metric]), self.epoch
-                save_model(self.model, self._spec_for(version), self.out / "best")
+        self._save_models(self.spec.metadata.version, validated)
         save_state(self.out / STATE_NAME, self._state())
 
     def _spec_for(self, version: str) -> ModelSpec:
@@ -321,30 +256,15 @@ class Trainer:
 
     # ------------------------------------------------------------ state
     def _state(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.amp.scaler.state_dict() if self.amp.scaler else None,
-            "best_value": self.best_value, "best_epoch": self.best_epoch, "metrics": dict(self.metrics),
-            "epoch_loss": [self.loss_sum, self.loss_count], "rng": rng_state(),
-            "data_hash": self.data_hash, "world_size": self.ctx.world_size, "batch": self.config.batch,
-        }
+        return {**self._counter_state(), "scaler": self.amp.scaler.state_dict() if self.amp.scaler else None,
+                "data_hash": self.data_hash, "world_size": self.ctx.world_size, "batch": self.config.batch}
 
     def _resume(self) -> None:
         state = load_state(self.out / STATE_NAME)
         self._check_resumable(state)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
         if self.amp.scaler and state.get("scaler"):
             self.amp.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.step_in_epoch = int(state["epoch"]), int(state["step_in_epoch"])
-        self.global_step = int(state["global_step"])
-        self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
-        self.metrics = dict(state["metrics"])
-        self.loss_sum, self.loss_count = float(state["epoch_loss"][0]), int(state["epoch_loss"][1])
-        restore_rng(state["rng"])
+        self._restore_counters(state)
         if self.ctx.distributed:
             torch.manual_seed(self.config.seed + self.ctx.rank + 7919 * self.global_step)
         self.curves.resume(self.global_step)
@@ -371,9 +291,3 @@ class Trainer:
                 "data_hash": self.data_hash, "train_slices": [r.sample_id for r in self.data.train],
                 "val_slices": [r.sample_id for r in self.data.val]}
         atomic_write_json(self.out / CONFIG_NAME, body)
-
-    def _result(self, stopped: bool) -> TrainResult:
-        best = self.out / "best"
-        return TrainResult(str(self.out), self.epoch, self.global_step, stopped, self.config.best_metric,
-                           self.best_value, self.best_epoch, str(best) if self.best_epoch else None,
-                           str(self.out / "last"), dict(self.metrics))

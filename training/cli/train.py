@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
-from core_models.errors import InputError, LesionLoopError
+from core_models.errors import InputError
+from training.cli.run_common import command_line, report_result, saved_run_config, training_callbacks
 from training.config import BEST_METRICS, MEDSEG_SPLIT, AugmentConfig, TrainConfig
 
 #: options whose value comes from config.json when resuming
@@ -113,17 +113,7 @@ def _json_object(text: str | None) -> dict[str, Any]:
 
 def resumed_config(args: argparse.Namespace) -> TrainConfig:
     """The saved config of the run in ``--out`` (device and workers may change)."""
-    given = [f"--{name.replace('_', '-')}" for name in _TRAINING_OPTIONS if getattr(args, name, None) not in (None, False)]
-    if given:
-        raise InputError(f"with --resume the settings come from {Path(args.out) / 'config.json'}; "
-                         f"drop {', '.join(given)}")
-    path = Path(args.out) / "config.json"
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))["config"]
-    except FileNotFoundError:
-        raise InputError(f"nothing to resume: {path} does not exist") from None
-    except (OSError, ValueError, KeyError, TypeError):
-        raise InputError(f"{path} is not a training config written by `lesionloop train`") from None
+    saved = saved_run_config(args, _TRAINING_OPTIONS, "a training config written by `lesionloop train`")
     config = TrainConfig.from_json(saved)
     config.out = args.out
     if args.device:
@@ -135,25 +125,18 @@ def resumed_config(args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     from training import distributed
-    from training.callbacks import JsonLinesCallback, ProgressBarCallback, StopRequest
+    from training.callbacks import ProgressBarCallback
     from training.loop import train
 
     config = resumed_config(args) if args.resume else config_from_args(args)
     if not config.data:
         raise InputError("no training data given (--data PATH ...)")
     _check_compare(args, config)
-    stop = StopRequest(args.stop_file).install_signals()
-    callbacks = [stop, JsonLinesCallback() if args.progress_json else ProgressBarCallback()]
-    try:
-        result = train(config, callbacks, resume=args.resume, command=shlex.join(["lesionloop", *sys.argv[1:]]))
-        if distributed.env_rank() == 0:
+    main = distributed.env_rank() == 0
+    with training_callbacks(args, ProgressBarCallback, main=main) as callbacks:
+        result = train(config, callbacks, resume=args.resume, command=command_line())
+        if main:
             _finish(args, config, result)
-    except LesionLoopError as exc:
-        if args.progress_json and distributed.env_rank() == 0:
-            print(json.dumps({"event": "error", "message": str(exc)}), flush=True)
-        raise
-    finally:
-        stop.restore_signals()
     return 0
 
 
@@ -204,14 +187,7 @@ def compare_result(args: argparse.Namespace, config: TrainConfig, result: Any, t
 
 
 def _report(result: Any, to: Any) -> None:
-    state = "stopped" if result.stopped else "finished"
-    print(f"training {state} after {result.epochs_done} epoch(s), {result.global_step} steps", file=to)
-    if result.best_dir:
-        print(f"best {result.best_metric} {result.best_value:.4f} at epoch {result.best_epoch}: {result.best_dir}",
-              file=to)
-    print(f"last model: {result.last_dir}", file=to)
-    if result.stopped:
-        print(f"continue with: lesionloop train --out {result.out_dir} --resume", file=to)
+    report_result(result, to, what="training", command="train")
 
 
 def register_result(result: Any, to: Any, table: dict[str, Any] | None = None) -> str:

@@ -21,15 +21,12 @@ curves.jsonl and config.json; --progress-json and --stop-file work as in
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
 import sys
-from pathlib import Path
 from typing import Any
 
-from core_models.errors import InputError, LesionLoopError
-from training.callbacks import JsonLinesCallback, ProgressBarCallback, StopRequest
+from training.callbacks import ProgressBarCallback
 from training.classifier_setup import CLASS_KEYS, CLASSIFIER_BEST_METRICS, ClassifierConfig
+from training.cli.run_common import command_line, report_result, saved_run_config, training_callbacks
 
 #: options whose value comes from config.json when resuming
 _TRAINING_OPTIONS = ("init", "data", "val", "epochs", "lr", "batch", "weight_decay", "roi_batch", "s_features",
@@ -85,18 +82,7 @@ def config_from_args(args: argparse.Namespace) -> ClassifierConfig:
 
 def resumed_config(args: argparse.Namespace) -> ClassifierConfig:
     """The saved config of the run in ``--out`` (only the device may change)."""
-    given = [f"--{name.replace('_', '-')}" for name in _TRAINING_OPTIONS
-             if getattr(args, name, None) not in (None, False)]
-    if given:
-        raise InputError(f"with --resume the settings come from {Path(args.out) / 'config.json'}; "
-                         f"drop {', '.join(given)}")
-    path = Path(args.out) / "config.json"
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))["config"]
-    except FileNotFoundError:
-        raise InputError(f"nothing to resume: {path} does not exist") from None
-    except (OSError, ValueError, KeyError, TypeError):
-        raise InputError(f"{path} is not a run config written by `lesionloop train-classifier`") from None
+    saved = saved_run_config(args, _TRAINING_OPTIONS, "a run config written by `lesionloop train-classifier`")
     config = ClassifierConfig.from_json(saved)
     config.out = args.out
     if args.device:
@@ -119,17 +105,8 @@ def run(args: argparse.Namespace) -> int:
     from training.cli.train import register_result
 
     config = resumed_config(args) if args.resume else config_from_args(args)
-    stop = StopRequest(args.stop_file).install_signals()
-    callbacks = [stop, JsonLinesCallback() if args.progress_json else ClassifierProgressBar()]
-    try:
-        result = train_classifier(config, callbacks, resume=args.resume,
-                                  command=shlex.join(["lesionloop", *sys.argv[1:]]))
-    except LesionLoopError as exc:
-        if args.progress_json:
-            print(json.dumps({"event": "error", "message": str(exc)}), flush=True)
-        raise
-    finally:
-        stop.restore_signals()
+    with training_callbacks(args, ClassifierProgressBar) as callbacks:
+        result = train_classifier(config, callbacks, resume=args.resume, command=command_line())
     to = sys.stderr if args.progress_json else sys.stdout
     _report(result, to)
     if args.register:
@@ -138,14 +115,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(result: Any, to: Any) -> None:
-    state = "stopped" if result.stopped else "finished"
-    print(f"classifier training {state} after {result.epochs_done} epoch(s), {result.global_step} steps", file=to)
-    if result.best_dir:
-        print(f"best {result.best_metric} {result.best_value:.4f} at epoch {result.best_epoch}: {result.best_dir}",
-              file=to)
     matrix = result.metrics.get("confusion_matrix")
-    if matrix:
-        print(f"validation confusion matrix (rows true Control / CP / COVID-19): {matrix}", file=to)
-    print(f"last model: {result.last_dir}", file=to)
-    if result.stopped:
-        print(f"continue with: lesionloop train-classifier --out {result.out_dir} --resume", file=to)
+    extra = [f"validation confusion matrix (rows true Control / CP / COVID-19): {matrix}"] if matrix else []
+    report_result(result, to, what="classifier training", command="train-classifier", extra=extra)

@@ -16,7 +16,6 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -26,14 +25,11 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
     QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -42,6 +38,8 @@ from core_models.errors import InputError, LesionLoopError
 from core_models.prediction import CLASS_NAMES
 from training.retrain import STOP_FILE, ClassifierPlan, class_counts, classifier_args
 from viewer.training_ui.curves import CLASSIFIER_PENS
+from viewer.training_ui.dialog_parts import (read_only_item, record_table, result_label, result_row, set_run_buttons,
+                                             start_cancel_row, use_item)
 from viewer.training_ui.run_panel import RunPanel
 from viewer.training_ui.runner import RunOutcome
 from viewer.training_ui.settings_panel import available_devices
@@ -91,12 +89,7 @@ class ClassifierDialog(QDialog):
 
     # -- construction ----------------------------------------------------------------------
     def _left(self) -> QWidget:
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.verticalHeader().setVisible(False)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table = record_table(COLUMNS)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         add, remove = QPushButton("Add data folder…"), QPushButton("Remove")
         add.clicked.connect(self._add_dialog)
@@ -109,13 +102,7 @@ class ClassifierDialog(QDialog):
         box = QVBoxLayout(data)
         box.addWidget(self.table, 1)
         box.addLayout(row)
-        self.start_button, self.cancel_button = QPushButton("Start training"), QPushButton("Cancel training")
-        self.start_button.clicked.connect(self.start)
-        self.cancel_button.clicked.connect(self.cancel)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.start_button)
-        buttons.addWidget(self.cancel_button)
+        buttons = start_cancel_row(self)
         widget = QWidget()
         layout = QVBoxLayout(widget)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -150,20 +137,11 @@ class ClassifierDialog(QDialog):
     def _right(self) -> QWidget:
         self.run_panel = RunPanel(CLASSIFIER_PENS)
         self.runner = self.run_panel.runner
-        self.result = QLabel("The new version's validation figures appear when training ends.")
-        self.result.setWordWrap(True)
-        self.result.setMinimumHeight(3 * self.result.fontMetrics().lineSpacing())
-        self.activate_button, self.rerun_button = QPushButton("Activate new version"), QPushButton("Re-run on this series")
-        self.activate_button.clicked.connect(self.activate_new)
-        self.rerun_button.clicked.connect(lambda: self.new_version and self.rerunRequested.emit(self.new_version))
+        self.result = result_label("The new version's validation figures appear when training ends.")
         group = QGroupBox("Result")
         box = QVBoxLayout(group)
         box.addWidget(self.result)
-        row = QHBoxLayout()
-        row.addWidget(self.activate_button)
-        row.addWidget(self.rerun_button)
-        row.addStretch(1)
-        box.addLayout(row)
+        box.addLayout(result_row(self))
         self.run_panel.insert_widget(2, group)
         return self.run_panel
 
@@ -191,14 +169,9 @@ class ClassifierDialog(QDialog):
         self.folders.append(folder)
         r = self.table.rowCount()
         self.table.insertRow(r)
-        use = QTableWidgetItem()
-        use.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsSelectable)
-        use.setCheckState(Qt.CheckState.Unchecked if note else Qt.CheckState.Checked)
-        self.table.setItem(r, 0, use)
+        self.table.setItem(r, 0, use_item(not note))
         for col, text in enumerate([folder.name, *(str(counts[n]) for n in CLASS_NAMES), note], start=1):
-            item = QTableWidgetItem(text)
-            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
-            item.setToolTip(note or str(folder))
+            item = read_only_item(text, note or str(folder))
             if note and col == len(COLUMNS) - 1:
                 item.setForeground(QColor(200, 30, 30))
             self.table.setItem(r, col, item)
@@ -251,12 +224,9 @@ class ClassifierDialog(QDialog):
 
     def _set_running(self, running: bool) -> None:
         for w in (self.table, self.model_combo, self.epochs, self.lr, self.s_only, self.val_folder, self.device,
-                  self.extra, self.start_button):
+                  self.extra):
             w.setEnabled(not running)
-        self.cancel_button.setEnabled(running)
-        done = not running and self.new_version is not None
-        self.activate_button.setEnabled(done)
-        self.rerun_button.setEnabled(done)
+        set_run_buttons(self, running)
 
     def _on_registered(self, version: str) -> None:
         self.new_version = version

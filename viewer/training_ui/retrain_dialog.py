@@ -13,21 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtWidgets import (
-    QDialog,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QMessageBox,
-    QPushButton,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QDialog, QGroupBox, QLabel, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from core_models.errors import LesionLoopError
 from training.retrain import STOP_FILE, prepare_run
 from viewer.training_ui.compare_table import CompareTable
+from viewer.training_ui.dialog_parts import result_label, result_row, set_run_buttons, start_cancel_row
 from viewer.training_ui.run_panel import RunPanel
 from viewer.training_ui.runner import RunOutcome
 from viewer.training_ui.settings_panel import RetrainSettings
@@ -65,15 +56,8 @@ class RetrainDialog(QDialog):
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet(NOTICE_STYLE)
         self.notice.setVisible(False)
-        self.start_button = QPushButton("Start training")
+        buttons = start_cancel_row(self)
         self.start_button.setDefault(True)
-        self.cancel_button = QPushButton("Cancel training")
-        self.start_button.clicked.connect(self.start)
-        self.cancel_button.clicked.connect(self.cancel)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.start_button)
-        buttons.addWidget(self.cancel_button)
         widget = QWidget()
         layout = QVBoxLayout(widget)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -87,18 +71,9 @@ class RetrainDialog(QDialog):
         self.runner, self.curves, self.log = self.run_panel.runner, self.run_panel.curves, self.run_panel.log
         self.progress = self.run_panel.progress
         self.table = CompareTable()
-        self.verdict = QLabel("The before/after table appears when training ends.")
-        self.verdict.setWordWrap(True)
-        self.verdict.setMinimumHeight(3 * self.verdict.fontMetrics().lineSpacing())  # wrapped text needs room
+        self.verdict = result_label("The before/after table appears when training ends.")
         self.verdict.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.activate_button = QPushButton("Activate new version")
-        self.rerun_button = QPushButton("Re-run on this series")
-        self.activate_button.clicked.connect(self.activate_new)
-        self.rerun_button.clicked.connect(lambda: self.new_version and self.rerunRequested.emit(self.new_version))
-        result_buttons = QHBoxLayout()
-        result_buttons.addWidget(self.activate_button)
-        result_buttons.addWidget(self.rerun_button)
-        result_buttons.addStretch(1)
+        result_buttons = result_row(self)
         result = QGroupBox("Before / after on the same validation slices")
         box = QVBoxLayout(result)
         box.addWidget(self.table)
@@ -143,11 +118,7 @@ class RetrainDialog(QDialog):
 
     def _set_running(self, running: bool) -> None:
         self.settings_panel.setEnabled(not running)
-        self.start_button.setEnabled(not running)
-        self.cancel_button.setEnabled(running)
-        done = not running and self.new_version is not None
-        self.activate_button.setEnabled(done)
-        self.rerun_button.setEnabled(done)
+        set_run_buttons(self, running)
 
     def _on_registered(self, version: str) -> None:
         self.new_version = version

@@ -8,7 +8,6 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -21,8 +20,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -30,19 +27,12 @@ from PySide6.QtWidgets import (
 from core_models.errors import InputError, LesionLoopError
 from training.data.workspace import WORKSPACE_FILE
 from training.retrain import RetrainPlan, WorkspaceSummary, summarize_workspace
+from viewer.training_ui.dialog_parts import read_only_item, record_table, use_item
 from viewer.training_ui.workspaces import forget_workspace, remember_workspace
 
 COLUMNS = ("use", "workspace", "accepted", "corrected", "GGO\nslices / px", "consolidation\nslices / px", "note")
 SCRATCH = ""
 VALIDATION_MODES = ("held-out", "folder")
-
-
-def _item(text: str, tip: str = "") -> QTableWidgetItem:
-    item = QTableWidgetItem(text)
-    item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
-    if tip:
-        item.setToolTip(tip)
-    return item
 
 
 def available_devices() -> list[str]:
@@ -79,14 +69,8 @@ class RetrainSettings(QWidget):
 
     # -- construction ----------------------------------------------------------------------
     def _build_workspaces(self) -> None:
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table = record_table(COLUMNS)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.itemChanged.connect(lambda _item: self._update_totals())
         self.add_button = QPushButton("Add workspace folder…")
         self.remove_button = QPushButton("Remove")
@@ -203,17 +187,13 @@ class RetrainSettings(QWidget):
         row = self.table.rowCount()
         self.table.blockSignals(True)
         self.table.insertRow(row)
-        use = QTableWidgetItem()
-        use.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsSelectable)
-        usable = s.problem is None and s.training_slices > 0
-        use.setCheckState(Qt.CheckState.Checked if usable else Qt.CheckState.Unchecked)
-        self.table.setItem(row, 0, use)
+        self.table.setItem(row, 0, use_item(s.problem is None and s.training_slices > 0))
         note = s.problem or ("no accepted or corrected slices yet" if not s.training_slices else "")
         cells = [s.folder.name, str(s.statuses.get("accepted", 0)), str(s.statuses.get("corrected", 0)),
                  f"{s.slices_with['ggo']} / {s.pixels['ggo']}",
                  f"{s.slices_with['consolidation']} / {s.pixels['consolidation']}", note]
         for col, text in enumerate(cells, start=1):
-            item = _item(text, str(s.folder) if col == 1 else note)
+            item = read_only_item(text, str(s.folder) if col == 1 else note)
             if col == 6 and note:
                 item.setForeground(QColor(200, 30, 30))
             self.table.setItem(row, col, item)

@@ -9,18 +9,15 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -28,6 +25,7 @@ from PySide6.QtWidgets import (
 from core_models.errors import LesionLoopError
 from core_models.model_store import VersionInfo, list_versions, read_active_state
 from training.compare import GATE_METRIC, is_worse
+from viewer.training_ui.dialog_parts import read_only_item, record_table
 
 COLUMNS = ("version", "state", "parent", "created", "Dice GGO", "Dice cons.", "binary Dice", "mAP", "data")
 SUMMARY_COLUMNS = ("dice_ggo", "dice_consolidation", "dice_binary", "map")
@@ -95,14 +93,6 @@ def rollback_to(parent: QWidget | None, version: str | None = None) -> str | Non
         return None
 
 
-def _item(text: str, tip: str = "") -> QTableWidgetItem:
-    item = QTableWidgetItem(text)
-    item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
-    if tip:
-        item.setToolTip(tip)
-    return item
-
-
 class VersionsDialog(QDialog):
     """The registry's versions with Activate, Roll back to and Re-run buttons."""
 
@@ -113,13 +103,8 @@ class VersionsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Model versions")
         self.resize(980, 380)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table = record_table(COLUMNS)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.note = QLabel("Activate: use the selected version from now on (asks first when it scored lower than "
                            "the model it was compared with). Roll back: return to an earlier active version.")
@@ -167,7 +152,7 @@ class VersionsDialog(QDialog):
         cells += ["–" if info.summary.get(k) is None else f"{info.summary[k]:.3f}" for k in SUMMARY_COLUMNS]
         cells.append(info.data_hash or "")
         for col, text in enumerate(cells):
-            item = _item(text, info.problem or info.notes)
+            item = read_only_item(text, info.problem or info.notes)
             if info.active:
                 font = item.font()
                 font.setBold(True)
