@@ -133,6 +133,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--retrain-epochs", type=int, help="epochs of the retraining (quick 6, full 30)")
     p.add_argument("--retrain-lr", type=float, help="learning rate of the retraining (default: fine-tuning's 1e-4)")
     p.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
+    p.add_argument("--corrections-only", action="store_true",
+                   help="retrain on the 20 corrected slices alone (default: corrections + the initial 20 slices, "
+                        "the dialog's 'also train on' folder)")
     p.add_argument("--initial", metavar="MODEL", help="reuse this model folder as the initial model (e.g. an earlier "
                    "run's WORK/run_initial/best, trained on the same 20 slices) instead of training it")
     return p.parse_args(argv)
@@ -174,11 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     plan = RetrainPlan([str(w) for w in workspaces], out=str(work / "run_retrain"), base=base, compare_with=base,
                        epochs=epochs1, lr=args.retrain_lr, val_paths=[str(val_dir)], device=args.device,
-                       extra_args=["--min-area", "30"])
+                       extra_args=["--min-area", "30"], extra_data=[] if args.corrections_only else [str(train_dir)])
     second = run_training(prepare_run(plan), "retrain")
     times["retrain_s"] = time.perf_counter() - t0
     return report(second["compare"], second["registered"]["version"], times, len(initial), len(workspaces),
-                  {"quick": args.quick, "initial_epochs": None if args.initial else epochs0,
+                  {"quick": args.quick, "corrections_only": args.corrections_only,
+                   "initial_epochs": None if args.initial else epochs0,
                    "initial_model": args.initial, "retrain_epochs": epochs1, "work": str(work)},
                   args.json)
 

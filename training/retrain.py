@@ -125,6 +125,9 @@ class RetrainPlan:
         Seed of the held-out draw and of training.
     extra_args : list of str
         Further ``lesionloop train`` options (e.g. the network of a run from scratch).
+    extra_data : list of str
+        Further training data (any ``lesionloop train`` layout) trained on beside the corrections,
+        e.g. the base model's own training set, so fine-tuning does not forget it.
     """
 
     workspaces: list[str]
@@ -138,6 +141,7 @@ class RetrainPlan:
     device: str = "auto"
     seed: int = 0
     extra_args: list[str] = field(default_factory=list)
+    extra_data: list[str] = field(default_factory=list)
 
     def check(self) -> None:
         """Raise :class:`InputError` on settings that cannot work."""
@@ -152,6 +156,9 @@ class RetrainPlan:
         for path in self.val_paths:
             if not Path(path).exists():
                 raise InputError(f"validation folder {path} does not exist")
+        for path in self.extra_data:
+            if not Path(path).exists():
+                raise InputError(f"training data folder {path} does not exist")
 
 
 def default_run_dir(when: datetime | None = None) -> Path:
@@ -222,7 +229,8 @@ def write_snapshot(slices: Sequence[tuple[Path, int]], dest: Path) -> list[Path]
 def train_args(plan: RetrainPlan, train_dirs: Sequence[Path], val_dirs: Sequence[str | Path]) -> list[str]:
     """The ``lesionloop train`` arguments of a prepared plan (what follows ``python -m training``)."""
     out = Path(plan.out)
-    args = ["train", "--data", *map(str, train_dirs), "--val", *map(str, val_dirs), "--out", str(out),
+    data = [*map(str, train_dirs), *(str(Path(p).absolute()) for p in plan.extra_data)]
+    args = ["train", "--data", *data, "--val", *map(str, val_dirs), "--out", str(out),
             "--epochs", str(plan.epochs), "--device", plan.device, "--seed", str(plan.seed),
             "--progress-json", "--stop-file", str(out / STOP_FILE), "--register"]
     if plan.lr is not None:

@@ -92,6 +92,7 @@ def test_a_validation_folder_replaces_the_held_out_part(workspace: Path, tmp_pat
     ({"lr": 0.0}, "learning rate"),
     ({"val_fraction": 1.0}, "held-out share"),
     ({"val_paths": ["/no/such/folder"]}, "does not exist"),
+    ({"extra_data": ["/no/such/folder"]}, "training data folder"),
 ])
 def test_bad_settings_are_one_line_errors(workspace: Path, tmp_path: Path, change: dict, message: str) -> None:
     fields = {"workspaces": [str(workspace)], "out": str(tmp_path / "run"), **change}
@@ -119,6 +120,16 @@ def test_two_sources_with_one_name_get_distinct_snapshots(tmp_path: Path) -> Non
     assert len(collect_records(args[2:args.index("--val")])) + 1 == 4
     assert np.array_equal(read_labels(tmp_path / "run/data/train/case.lesionloop-2/labels.nii.gz").array,
                           read_labels(b / "labels.nii.gz").array)
+
+
+def test_extra_data_trains_beside_the_corrections(workspace: Path, tmp_path: Path) -> None:
+    original = write_workspace(tmp_path / "original.lesionloop", {0: "corrected", 4: "accepted"}, seed=5)
+    val = write_workspace(tmp_path / "val.lesionloop", {2: "corrected"}, seed=4)
+    plan = RetrainPlan([str(workspace)], out=str(tmp_path / "run"), val_paths=[str(val)], extra_data=[str(original)])
+    args = prepare_run(plan)
+    data = args[args.index("--data") + 1:args.index("--val")]
+    assert data[-1] == str(original.absolute()) and len(data) == 2  # one --data list: argparse keeps only the last
+    assert len(collect_records(data)) == 4 + 2  # the corrections' 4 training slices and the original's 2
 
 
 def test_train_args_without_a_table_or_base(tmp_path: Path) -> None:

@@ -91,7 +91,13 @@ def test_settings_panel_lists_counts_remembers_and_builds_the_plan(qtbot, tmp_pa
     with pytest.raises(InputError, match="validation data folder"):
         panel.plan()
     panel.val_folder.setText(str(a))
-    assert panel.plan().val_paths == [str(a)]
+    assert panel.plan().val_paths == [str(a)] and panel.plan().extra_data == []
+    panel.extra_data.setText(f"{a}; ")
+    assert panel.plan().extra_data == [str(a)]  # "Also train on": beside the corrections
+    panel.extra_data.setText(str(tmp_path / "missing"))
+    with pytest.raises(InputError, match="training data folder"):
+        panel.plan()
+    panel.extra_data.clear()
     panel.table.selectRow(0)
     panel.remove_selected()
     assert panel.table.rowCount() == 1 and remembered_workspaces(settings) == [str(b.resolve())]

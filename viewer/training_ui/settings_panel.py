@@ -123,11 +123,33 @@ class RetrainSettings(QWidget):
         form.addRow("Learning rate", self.lr)
         form.addRow("Validation", self.val_mode)
         form.addRow("", val_row)
+        form.addRow("Also train on", self._build_extra_data_row())
         form.addRow("Device", self.device)
         form.addRow("Options", self.extra)
         for signal in (self.val_share.valueChanged, self.val_folder.textChanged):
             signal.connect(lambda *_: self._update_totals())
         self._on_val_mode()
+
+    def _build_extra_data_row(self) -> QHBoxLayout:
+        """Folders trained on beside the corrections (e.g. the base model's own training set)."""
+        self.extra_data = QLineEdit()
+        self.extra_data.setPlaceholderText("optional: folders separated by ; (e.g. the base model's training data, "
+                                           "so fine-tuning does not forget it)")
+        browse = QPushButton("Add…")
+        browse.clicked.connect(self._browse_extra_data)
+        row = QHBoxLayout()
+        row.addWidget(self.extra_data)
+        row.addWidget(browse)
+        return row
+
+    def _browse_extra_data(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Further training data (MedSeg, seed, phantom, workspace…)")
+        if path:
+            self.extra_data.setText("; ".join([*self.extra_data_paths(), path]))
+
+    def extra_data_paths(self) -> list[str]:
+        """The "Also train on" folders."""
+        return [p.strip() for p in self.extra_data.text().split(";") if p.strip()]
 
     # -- models ----------------------------------------------------------------------------
     def refresh_models(self) -> None:
@@ -259,6 +281,6 @@ class RetrainSettings(QWidget):
                            compare_with=self.active_version, epochs=self.epochs.value(), lr=float(self.lr.value()),
                            val_fraction=self.val_share.value() / 100.0,
                            val_paths=[self.val_folder.text().strip()] if folder_mode else [],
-                           device=self.device.currentText(), extra_args=extra)
+                           device=self.device.currentText(), extra_args=extra, extra_data=self.extra_data_paths())
         plan.check()
         return plan
