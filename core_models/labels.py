@@ -90,8 +90,13 @@ def default_label_table() -> LabelTable:
 def check_label_values(array: np.ndarray, table: LabelTable | None = None, what: str = "label map") -> None:
     """Raise :class:`InputError` if ``array`` holds values outside the table."""
     table = table or default_label_table()
+    values = sorted(table.values)
+    if array.size and np.issubdtype(array.dtype, np.integer) and values == list(range(values[-1] + 1)):
+        # contiguous table 0..m: min and max decide (np.unique on a 300-slice volume takes ~0.3 s)
+        if int(array.min()) >= 0 and int(array.max()) <= values[-1]:
+            return
     present = np.unique(array)
-    bad = sorted(set(int(v) for v in present) - set(table.values))
+    bad = sorted(v for v in present.tolist() if v not in set(table.values))  # 2.5 is not 2
     if bad:
         raise InputError(
             f"{what} holds label values {bad[:8]} that are not in the label table "

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -32,6 +34,21 @@ def test_seed_mask_with_foreign_value_is_refused():
 def test_foreign_label_values_are_named():
     with pytest.raises(InputError, match=r"\[3, 255\]"):
         check_label_values(np.array([0, 1, 3, 255], np.uint8))
+
+
+@pytest.mark.parametrize("values, dtype, bad", [([0, -1, 2], np.int16, "[-1]"), ([0, 1, 2.5], np.float32, "[2.5]")])
+def test_foreign_values_of_other_types_are_named(values, dtype, bad):
+    with pytest.raises(InputError, match=re.escape(bad)):
+        check_label_values(np.array(values, dtype))
+
+
+def test_a_clean_volume_passes_on_the_fast_path():
+    labels = np.zeros((30, 64, 64), np.uint8)
+    labels[3, 4, 5], labels[7, 8, 9] = 1, 2
+    check_label_values(labels)  # raises on failure
+    labels[0, 0, 0] = 3
+    with pytest.raises(InputError, match=r"\[3\]"):
+        check_label_values(labels)
 
 
 def test_table_json_round_trip():
