@@ -57,11 +57,11 @@ def load_volume(path: str | Path, parent: QWidget | None = None, ask: bool = Tru
     return read_volume(source, series=series)
 
 
-def _list_job(source: Path, ask: bool):
-    """Worker job: the series of a folder (only when the user may be asked to choose)."""
+def _list_job(source: Path):
+    """Worker job: the series of a folder (the user may be asked to choose one)."""
     def job(_cancel):
         yield Progress(0, 1, f"reading {source.name}")
-        return list_series(source) if source.is_dir() and ask else []
+        return list_series(source)
     return job
 
 
@@ -89,24 +89,29 @@ class VolumeLoader(QObject):
         self.runner = JobRunner(self, max_threads=1)
         self.runner.errored.connect(self._on_error)
         self.runner.finished.connect(self._on_finished)
-        self._request: tuple[Path, bool] | None = None
+        self._source: Path | None = None  # the file being read, None when idle
         self._stage = ""
 
     @property
     def busy(self) -> bool:
-        return self._request is not None
+        return self._source is not None
 
     def load(self, path: str | Path, ask: bool = True) -> None:
         """Start reading ``path`` (``ask``: offer a series choice for multi-series folders)."""
         source = Path(path).expanduser()
-        self._request, self._stage = (source, ask), "list"
+        self._source = source
         self.busyChanged.emit(True)
-        self.runner.start(_list_job(source, ask))
+        if source.is_dir() and ask:
+            self._stage = "list"
+            self.runner.start(_list_job(source))
+        else:  # a file, or no choice offered: read at once
+            self._stage = "read"
+            self.runner.start(_read_job(source, None))
 
     def _on_finished(self, result) -> None:
-        if self._request is None:
+        source = self._source
+        if source is None:
             return
-        source, _ask = self._request
         if self._stage == "list":
             series = None
             if len(result) > 1:
@@ -126,7 +131,7 @@ class VolumeLoader(QObject):
         self.failed.emit(message)
 
     def _end(self) -> None:
-        self._request, self._stage = None, ""
+        self._source, self._stage = None, ""
         self.busyChanged.emit(False)
 
     def wait(self, msecs: int = 30000) -> bool:

@@ -11,19 +11,24 @@ from PySide6.QtGui import QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem
 
 
+def _set_up_tool_item(item, color: QColor, style: Qt.PenStyle) -> None:
+    """A hidden overlay drawn above labels and boxes with a 1.5-screen-px cosmetic pen; clicks pass through."""
+    pen = QPen(color)
+    pen.setCosmetic(True)
+    pen.setWidthF(1.5)
+    pen.setStyle(style)
+    item.setPen(pen)
+    item.setZValue(40)
+    item.setVisible(False)
+    item.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+
+
 class BrushCursor(QGraphicsEllipseItem):
     """The brush outline, drawn above labels and boxes (cosmetic pen: 1.5 screen px)."""
 
     def __init__(self) -> None:
         super().__init__()
-        pen = QPen(QColor(255, 255, 255, 220))
-        pen.setCosmetic(True)
-        pen.setWidthF(1.5)
-        pen.setStyle(Qt.PenStyle.SolidLine)
-        self.setPen(pen)
-        self.setZValue(40)
-        self.setVisible(False)
-        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        _set_up_tool_item(self, QColor(255, 255, 255, 220), Qt.PenStyle.SolidLine)
         self.radius_mm = 0.0
 
     def set_color(self, rgb: tuple[int, int, int]) -> None:
@@ -50,14 +55,7 @@ class PolygonPreview(QGraphicsPathItem):
 
     def __init__(self) -> None:
         super().__init__()
-        pen = QPen(QColor(255, 255, 0, 230))
-        pen.setCosmetic(True)
-        pen.setWidthF(1.5)
-        pen.setStyle(Qt.PenStyle.DashLine)
-        self.setPen(pen)
-        self.setZValue(40)
-        self.setVisible(False)
-        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        _set_up_tool_item(self, QColor(255, 255, 0, 230), Qt.PenStyle.DashLine)
 
     def show_points(self, points_mm: list[tuple[float, float]]) -> None:
         """Draw the open path through ``points_mm`` = [(x, y) view mm]; hidden when empty."""
