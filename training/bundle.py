@@ -1,7 +1,9 @@
 """Export a trained run as the bundled model in ``resources/models/default``.
 
-``python -m training.bundle RUN_DIR [--out resources/models/default]`` takes
-``RUN_DIR/best`` (or ``last`` when there was no validation), stores its weights
+``python -m training.bundle RUN_DIR [--out resources/models/default] [--checkpoint best|last]``
+takes ``RUN_DIR/best`` (or ``last`` when there was no validation, or when
+asked: a fine-tuning whose best epoch on the validation data came before it
+learned what the rest of the run taught it), stores its weights
 as fp16 safetensors (the bundled model must stay ≤ 25 MB), marks its spec as
 the ``bundled`` version, and writes ``TRAINING.md`` beside it with the training
 command, the validation figures and the per-epoch curve summary.
@@ -22,9 +24,16 @@ SIZE_LIMIT_MB = 25.0
 FIGURES = ("dice_ggo", "dice_consolidation", "dice_binary", "map", "ap50", "ap75")
 
 
-def export_bundled(run_dir: Path, out: Path) -> Path:
-    """Write the run's best model into ``out`` as the bundled fp16 model; returns ``out``."""
-    source = run_dir / "best" if (run_dir / "best" / "spec.json").exists() else run_dir / "last"
+def export_bundled(run_dir: Path, out: Path, checkpoint: str = "best") -> Path:
+    """Write the run's ``checkpoint`` model (``best`` or ``last``) into ``out`` as the bundled fp16 model.
+
+    ``best`` falls back to ``last`` when the run had no validation. Returns ``out``.
+    """
+    if checkpoint not in ("best", "last"):
+        raise LesionLoopError(f"checkpoint must be 'best' or 'last', not {checkpoint!r}")
+    source = run_dir / checkpoint
+    if checkpoint == "best" and not (source / "spec.json").exists():
+        source = run_dir / "last"
     model, spec = load_model(source)
     spec.metadata.notes = (spec.metadata.notes + " " if spec.metadata.notes else "") + \
         f"bundled from {source.name} of run {run_dir.name}"
@@ -33,11 +42,11 @@ def export_bundled(run_dir: Path, out: Path) -> Path:
     size_mb = sum(p.stat().st_size for p in out.iterdir() if p.is_file()) / 1e6
     if size_mb > SIZE_LIMIT_MB:
         raise LesionLoopError(f"bundled model is {size_mb:.1f} MB, over the {SIZE_LIMIT_MB:.0f} MB limit")
-    atomic_write_text(out / "TRAINING.md", _training_notes(run_dir, spec, size_mb))
+    atomic_write_text(out / "TRAINING.md", _training_notes(run_dir, spec, size_mb, source.name))
     return out
 
 
-def _training_notes(run_dir: Path, spec, size_mb: float) -> str:
+def _training_notes(run_dir: Path, spec, size_mb: float, checkpoint: str = "best") -> str:
     metrics = spec.metadata.metrics or {}
     lines = [f"# Bundled model ({spec.builder}, {spec.builder_args.get('backbone', '')}, "
              f"truncation {spec.builder_args.get('truncation', '')}, mask type {spec.mask_type})", "",
@@ -51,6 +60,8 @@ def _training_notes(run_dir: Path, spec, size_mb: float) -> str:
         rows = [json.loads(line) for line in curves.read_text().splitlines() if line.strip()]
         epochs = [row for row in rows if row.get("kind") == "epoch"]
         lines += ["", f"Epochs run: {len(epochs)}."]
+    which = "its best epoch on the validation data" if checkpoint == "best" else "its last epoch"
+    lines += ["", f"Exported checkpoint: {checkpoint} ({which})."]
     return "\n".join(lines) + "\n"
 
 
@@ -58,9 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.bundle", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--out", type=Path, default=bundled_model_dir())
+    parser.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                        help="the run's best epoch on its validation data (default) or its last epoch")
     args = parser.parse_args(argv)
     try:
-        out = export_bundled(args.run_dir, args.out)
+        out = export_bundled(args.run_dir, args.out, args.checkpoint)
     except LesionLoopError as exc:
         print(f"training.bundle: error: {exc}", file=sys.stderr)
         return 2
