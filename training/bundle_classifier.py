@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--slices", type=int, default=16, help="slices per phantom case (16)")
     p.add_argument("--cases", type=int, nargs=3, default=(30, 9, 9), metavar=("TRAIN", "VAL", "TEST"),
                    help="phantom cases per split, cycling covid, cap, normal (30 9 9)")
-    p.add_argument("--epochs", type=int, default=20, help="epochs of S (20)")
+    p.add_argument("--epochs", type=int, default=8, help="epochs of S (8; held-out accuracy levels off after about 4)")
     p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate of S (1e-4)")
     p.add_argument("--min-accuracy", type=float, default=0.6, help="held-out accuracy needed to ship (0.6)")
     p.add_argument("--device", default="cpu")

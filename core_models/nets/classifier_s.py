@@ -134,7 +134,8 @@ class MaskRCNNClassifier(nn.Module):
 
     def _features(self, images: Sequence[torch.Tensor]) -> tuple[Any, dict[str, torch.Tensor], list[torch.Tensor]]:
         image_list, _ = self.detector.transform(list(images))
-        features = self.detector.backbone(image_list.tensors)
+        # the skip maps too: detect() below runs the semantic head, which needs them (semantic_skips)
+        features, self.detector._skips = self.detector.backbone.features_and_skips(image_list.tensors)
         with _test_mode(self.detector.rpn):
             proposals, _ = self.detector.rpn(image_list, features)
         return image_list, features, proposals
@@ -149,6 +150,12 @@ class MaskRCNNClassifier(nn.Module):
     def forward(self, images: list[torch.Tensor], targets: Any = None, detections: bool = True) -> Any:
         """Loss dict (training) or per-image class predictions (eval)."""
         check_images(images)
+        try:
+            return self._forward(images, targets, detections)
+        finally:
+            self.detector._skips = {}
+
+    def _forward(self, images: list[torch.Tensor], targets: Any, detections: bool) -> Any:
         image_list, features, proposals = self._features(images)
         rows = self._rank(image_list, features, proposals)
         logits = self.s_module(rows)

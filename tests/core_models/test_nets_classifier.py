@@ -164,3 +164,14 @@ def test_classifier_input_errors() -> None:
         MaskRCNNClassifier(model.detector, variant="boxes")
     with pytest.raises(ModelError):
         freeze_for_classifier(model.detector)  # type: ignore[arg-type]
+
+
+def test_classifier_on_a_detector_with_semantic_skips_gives_detections_and_label_maps() -> None:
+    detector = build_model("maskrcnn_light", truncation=1, mask_type="both", semantic_head=True,
+                           semantic_skips=True, norm="group", **FAST)
+    model = MaskRCNNClassifier(detector, roi_batch=16, s_features=32).eval()
+    with torch.no_grad():
+        out = model([torch.rand(3, 90, 120)])[0]
+    assert out["semantic_logits"].shape == (3, 90, 120)
+    assert out["class_probs"].shape[-1] == 3 and abs(float(out["class_probs"].sum()) - 1.0) < 1e-5
+    assert not detector._skips  # the skip maps are not kept alive between calls
