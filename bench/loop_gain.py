@@ -34,22 +34,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core_models.errors import InputError
+from training.data.locate import find_medseg
+
 #: the bundled model's network (resources/models/default/TRAINING.md)
 FULL_NETWORK = ["--semantic-head", "--builder-args",
                 '{"anchor_sizes": [8,16,32,64,128], "anchor_ratios": [0.5,1,2], "rpn_post_nms_top_n_test": 300}',
                 "--min-area", "30"]
 QUICK = {"initial_epochs": 6, "retrain_epochs": 6, "image_size": 256}
 FULL = {"initial_epochs": 60, "retrain_epochs": 30, "image_size": None}
-
-
-def find_medseg(given: str | None) -> Path:
-    candidates = [given, os.environ.get("LESIONLOOP_DATA") and Path(os.environ["LESIONLOOP_DATA"]) / "medseg_covid_slices"
-                  / "train", Path(__file__).resolve().parents[2] / "shared/data/medseg_covid_slices/train",
-                  "/work/shared/data/medseg_covid_slices/train"]
-    for cand in candidates:
-        if cand and (Path(cand) / "images").is_dir():
-            return Path(cand)
-    sys.exit("loop_gain: MedSeg slices not found (give --data DIR with images/ and masks/)")
 
 
 def split(medseg: Path) -> tuple[list[Any], list[Any], list[Any]]:
@@ -152,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     from training.registry import activate
     from training.retrain import RetrainPlan, prepare_run
 
-    initial, annotated, val = split(find_medseg(args.data))
+    try:
+        initial, annotated, val = split(find_medseg(args.data))
+    except InputError as exc:
+        sys.exit(f"loop_gain: {exc}")
     train_dir, val_dir = subset_folder(initial, work / "medseg_initial"), subset_folder(val, work / "medseg_val")
     size = ["--image-size", str(preset["image_size"])] if preset["image_size"] else []
     times: dict[str, float] = {}
