@@ -14,6 +14,11 @@ probabilities (sigmoid of its logits, never raw logits) are pasted into its
 box, thresholded at ``spec.mask_threshold``, and overlapping instances merge by
 highest probability. CUDA out of memory halves the batch, then falls back to
 the CPU with a warning; no slice is lost.
+
+With ``restrict_to_lungs`` (default: the spec's value) predicted lesions that
+lie mostly outside the lungs are dropped on HU volumes
+(:mod:`core_models.lung_region`); 8-bit images are left as predicted. The
+removed lesion is reported in one line of the prediction's warnings.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ import numpy as np
 import torch
 
 from core_models.devices import describe_device, is_out_of_memory, select_device
+from core_models.lung_region import lung_region, restrict_to_lungs as drop_outside
 from core_models.model_spec import ModelSpec, preprocess_slice
 from core_models.prediction import Prediction, Progress, RoI, SliceResult, Timings
 from core_models.roi_maps import instances_to_labels
@@ -54,7 +60,8 @@ def run_to_completion(gen: Generator[InferenceEvent, None, Prediction],
 
 def run_inference(model: torch.nn.Module, spec: ModelSpec, volume: CTVolume, *, device: str = "auto",
                   batch_size: int = 4, cancel: CancelFlag | None = None,
-                  slice_indices: Sequence[int] | None = None) -> Generator[InferenceEvent, None, Prediction]:
+                  slice_indices: Sequence[int] | None = None,
+                  restrict_to_lungs: bool | None = None) -> Generator[InferenceEvent, None, Prediction]:
     """Segment every slice of ``volume`` (or ``slice_indices``) with ``model``.
 
     Parameters
@@ -66,8 +73,10 @@ def run_inference(model: torch.nn.Module, spec: ModelSpec, volume: CTVolume, *, 
     batch_size : slices per forward pass (halved on out-of-memory).
     cancel : checked between batches.
     slice_indices : the z indices to run (default: all, in order).
+    restrict_to_lungs : drop lesions mostly outside the lungs (HU volumes only); ``None``: the spec's value.
     """
-    run = _Run(model, spec, volume, select_device(device), max(1, int(batch_size)))
+    lungs = spec.restrict_to_lungs if restrict_to_lungs is None else bool(restrict_to_lungs)
+    run = _Run(model, spec, volume, select_device(device), max(1, int(batch_size)), _LungFilter.when(lungs, volume))
     indices = list(range(volume.shape[0]) if slice_indices is None else slice_indices)
     total = len(indices)
     yield Progress(0, total, f"running {run.version} on {describe_device(run.device)}")
@@ -96,7 +105,7 @@ class _Run:
     """State of one inference run (device, batch size, results so far)."""
 
     def __init__(self, model: torch.nn.Module, spec: ModelSpec, volume: CTVolume, device: torch.device,
-                 batch_size: int) -> None:
+                 batch_size: int, lung_filter: _LungFilter | None = None) -> None:
         self.model, self.spec, self.volume = model, spec, volume
         self.device, self.batch_size = device, batch_size
         self.version = spec.metadata.version or "unversioned model"
@@ -105,6 +114,7 @@ class _Run:
         self.timings = Timings()
         self.warnings: list[str] = []
         self.class_to_label = {int(k): int(v) for k, v in spec.class_to_label.items()}
+        self.lung_filter = lung_filter
         self.model.to(device).eval()
         _disable_mask_pasting(self.model)
 
@@ -154,6 +164,8 @@ class _Run:
             labels2d = out["semantic_logits"].argmax(0).numpy().astype(np.uint8)
         else:
             labels2d = instances_to_labels(rois, shape, self.spec.mask_threshold)
+        if self.lung_filter is not None:
+            labels2d, rois = self.lung_filter.apply(self.volume.array[z], labels2d, rois)
         self.labels.array[z] = labels2d
         pixel_mm2 = self.volume.spacing[1] * self.volume.spacing[2]
         counts = np.bincount(labels2d.ravel(), minlength=3)
@@ -174,8 +186,45 @@ class _Run:
 
     def prediction(self, complete: bool) -> Prediction:
         note = classifier_note(self.spec)
+        summary = self.lung_filter.summary(self.volume.spacing) if self.lung_filter is not None else ""
+        warnings = self.warnings + ([summary] if summary else [])
         return Prediction(self.labels, dict(sorted(self.results.items())), self.version,
-                          describe_device(self.device), complete, self.timings, self.warnings, note)
+                          describe_device(self.device), complete, self.timings, warnings, note)
+
+
+class _LungFilter:
+    """Drops predicted lesions outside the lungs, slice by slice, and counts what it removed."""
+
+    def __init__(self, spacing_yx: tuple[float, float]) -> None:
+        self.spacing_yx = spacing_yx
+        self.removed_px = 0
+        self.kept_px = 0
+        self.removed_rois = 0
+
+    @classmethod
+    def when(cls, wanted: bool, volume: CTVolume) -> _LungFilter | None:
+        """A filter when ``wanted`` and the volume holds HU (8-bit images are never filtered)."""
+        return cls((volume.spacing[1], volume.spacing[2])) if wanted and volume.is_hu else None
+
+    def apply(self, hu_slice: np.ndarray, labels2d: np.ndarray, rois: list[RoI]) -> tuple[np.ndarray, list[RoI]]:
+        if not labels2d.any() and not rois:
+            return labels2d, rois
+        region = lung_region(hu_slice, self.spacing_yx)
+        kept, kept_rois, removed = drop_outside(labels2d, rois, region)
+        self.removed_px += removed
+        self.kept_px += int(np.count_nonzero(kept))
+        self.removed_rois += len(rois) - len(kept_rois)
+        return kept, kept_rois
+
+    def summary(self, spacing: tuple[float, float, float]) -> str:
+        """One line on what was removed ('' when nothing was)."""
+        if not self.removed_px and not self.removed_rois:
+            return ""
+        total = self.removed_px + self.kept_px
+        share = 100.0 * self.removed_px / total if total else 0.0
+        ml = self.removed_px * float(np.prod(spacing)) / 1000.0
+        return (f"restrict to lungs: removed {ml:.2f} mL of predicted lesion outside the lungs "
+                f"({share:.0f} % of all predicted lesion pixels) and {self.removed_rois} detection(s)")
 
 
 def classifier_note(spec: ModelSpec) -> str:

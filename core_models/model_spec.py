@@ -225,6 +225,11 @@ class ModelSpec:
         0.5 by mistake; :data:`SEED_MASK_THRESHOLD` (≈ 0.622) reproduces it.
     score_threshold : float
         Minimum detection score drawn into the label map.
+    restrict_to_lungs : bool
+        Drop predicted lesions that lie mostly outside the lungs (see
+        :mod:`core_models.lung_region`) on HU volumes; 8-bit images are never
+        filtered. For models trained on slices cropped to the lungs and run on
+        whole chest CTs (default False; specs without it read as False).
     classifier : dict or None
         Module S settings: ``R``, ``s``, ``variant`` ("seed"/"decoded"),
         ``trained_on`` (e.g. ``"phantom"``), optional ``nms_thresh``.
@@ -239,6 +244,7 @@ class ModelSpec:
     label_table: dict[str, Any] = field(default_factory=lambda: default_label_table().to_json())
     mask_threshold: float = 0.5
     score_threshold: float = 0.3
+    restrict_to_lungs: bool = False
     classifier: dict[str, Any] | None = None
     metadata: ModelMetadata = field(default_factory=ModelMetadata)
 
@@ -252,6 +258,9 @@ class ModelSpec:
         self.class_to_label = {int(k): int(v) for k, v in self.class_to_label.items()}
         if not 0.0 < float(self.mask_threshold) < 1.0 or not 0.0 <= float(self.score_threshold) <= 1.0:
             raise ModelError("model spec: mask_threshold must be in (0, 1) and score_threshold in [0, 1]")
+        if not isinstance(self.restrict_to_lungs, (bool, np.bool_)):
+            raise ModelError(f"model spec: restrict_to_lungs must be true or false, got {self.restrict_to_lungs!r}")
+        self.restrict_to_lungs = bool(self.restrict_to_lungs)
         self.classifier = _check_classifier(self.classifier)
 
     def model_kwargs(self) -> dict[str, Any]:
@@ -270,7 +279,7 @@ class ModelSpec:
             "class_to_label": {str(k): v for k, v in sorted(self.class_to_label.items())},
             "preprocessing": self.preprocessing.to_json(), "label_table": self.label_table,
             "mask_threshold": float(self.mask_threshold), "score_threshold": float(self.score_threshold),
-            "classifier": self.classifier, "metadata": self.metadata.to_json(),
+            "restrict_to_lungs": self.restrict_to_lungs, "classifier": self.classifier, "metadata": self.metadata.to_json(),
         }
 
     @classmethod

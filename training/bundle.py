@@ -5,8 +5,10 @@ takes ``RUN_DIR/best`` (or ``last`` when there was no validation, or when
 asked: a fine-tuning whose best epoch on the validation data came before it
 learned what the rest of the run taught it), stores its weights
 as fp16 safetensors (the bundled model must stay ≤ 25 MB), marks its spec as
-the ``bundled`` version, and writes ``TRAINING.md`` beside it with the training
-command, the validation figures and the per-epoch curve summary.
+the ``bundled`` version with ``restrict_to_lungs`` on (it is run on whole
+chest CTs; it learned from slices cropped to the lungs), and writes
+``TRAINING.md`` beside it with the training command, the validation
+figures and the per-epoch curve summary.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ def export_bundled(run_dir: Path, out: Path, checkpoint: str = "best") -> Path:
     spec.metadata.notes = (spec.metadata.notes + " " if spec.metadata.notes else "") + \
         f"bundled from {source.name} of run {run_dir.name}"
     spec.metadata.version = BUNDLED_NAME
+    spec.restrict_to_lungs = True  # run on whole chest CTs: drop lesions outside the lungs
     save_model(model, spec, out, half=True)
     size_mb = sum(p.stat().st_size for p in out.iterdir() if p.is_file()) / 1e6
     if size_mb > SIZE_LIMIT_MB:

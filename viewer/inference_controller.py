@@ -3,13 +3,18 @@
 Runs :func:`viewer.inference_job.inference_job` through a
 :class:`~viewer.workers.JobRunner`; slice results go into the session on the
 GUI thread as they arrive; a new run supersedes the old one.
+
+``lungs_action`` (Model → Restrict lesions to the lungs) applies to the next
+run. Until the user sets it, it follows the chosen model's spec
+(``restrict_to_lungs``); the user's choice is remembered in the settings.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QProgressBar
 
 from core_models.errors import LesionLoopError
@@ -17,6 +22,8 @@ from core_models.prediction import Prediction, SliceResult
 from viewer.inference_job import available_models, centre_out_order, device_name, inference_job
 from viewer.session import ReviewSession
 from viewer.workers import JobRunner
+
+LUNGS_KEY = "inference/restrict_to_lungs"
 
 
 class InferenceController(QObject):
@@ -28,9 +35,11 @@ class InferenceController(QObject):
     runFinished = Signal(object)  # the Prediction
     runningChanged = Signal(bool)
 
-    def __init__(self, session: ReviewSession, parent: QObject | None = None) -> None:
+    def __init__(self, session: ReviewSession, parent: QObject | None = None,
+                 settings: QSettings | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        self.settings = settings
         self.runner = JobRunner(self)
         self.combo = QComboBox()
         self.combo.setMinimumWidth(160)
@@ -45,7 +54,14 @@ class InferenceController(QObject):
         self.runner.finished.connect(self._on_finished)
         self.runner.errored.connect(self._on_error)
         self.runner.stopped.connect(lambda: self._set_running(False))
+        self.lungs_action = QAction("Restrict lesions to the lungs", self)
+        self.lungs_action.setCheckable(True)
+        self.lungs_action.setToolTip("Drop predicted lesions mostly outside the lungs (HU volumes only); "
+                                     "applies to the next run")
+        self.lungs_action.triggered.connect(self._remember_lungs)
+        self.combo.currentIndexChanged.connect(lambda _i: self.sync_lungs())
         self.refresh_models()
+        self.sync_lungs()
 
     @property
     def running(self) -> bool:
@@ -100,9 +116,24 @@ class InferenceController(QObject):
         self.progress.setRange(0, volume.shape[0])
         self.progress.setValue(0)
         self.progress.setVisible(True)
-        self.runner.start(inference_job(Path(model_dir), volume, device=self.device, slice_order=order))
+        self.runner.start(inference_job(Path(model_dir), volume, device=self.device, slice_order=order,
+                                        restrict_to_lungs=self.lungs_action.isChecked()))
         self._set_running(True)
         return True
+
+    def sync_lungs(self) -> None:
+        """Check ``lungs_action`` as the user last set it, else as the chosen model's spec says."""
+        stored = self.settings.value(LUNGS_KEY, None) if self.settings is not None else None
+        if stored is None:
+            wanted = _spec_lungs(self.combo.currentData())
+        else:
+            wanted = stored is True or str(stored).lower() == "true"
+        self.lungs_action.setChecked(wanted)
+
+    def _remember_lungs(self, checked: bool) -> None:
+        if self.settings is not None:
+            self.settings.setValue(LUNGS_KEY, bool(checked))
+            self.settings.sync()
 
     def cancel(self) -> None:
         """Stop after the current batch; the slices done stay."""
@@ -150,6 +181,18 @@ class InferenceController(QObject):
 def _eta(message: str) -> str:
     """The ``N s left`` part of a core progress message."""
     return message.split(", ", 1)[1] if ", " in message and message.endswith("left") else ""
+
+
+def _spec_lungs(folder: str | None) -> bool:
+    """The ``restrict_to_lungs`` of the model in ``folder`` (False when there is none or it is unreadable)."""
+    from core_models.checkpoints import read_spec
+
+    if not folder:
+        return False
+    try:
+        return read_spec(Path(folder)).restrict_to_lungs
+    except LesionLoopError:
+        return False
 
 
 def _spec_facts(folder: Path) -> tuple[str, str]:

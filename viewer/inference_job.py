@@ -61,10 +61,11 @@ def device_name(device: str = "auto") -> str:
 
 
 def inference_job(model_dir: Path, volume: CTVolume, *, device: str = "auto", batch_size: int = 2,
-                  slice_order: list[int] | None = None):
+                  slice_order: list[int] | None = None, restrict_to_lungs: bool | None = None):
     """A job factory for :class:`~viewer.workers.JobRunner`: load the model, run inference.
 
-    ``slice_order`` lets the viewer start at the slice being looked at.
+    ``slice_order`` lets the viewer start at the slice being looked at;
+    ``restrict_to_lungs`` (``None``: the spec's value) drops lesions outside the lungs on HU volumes.
     """
     def factory(cancel: threading.Event) -> Generator[Any, None, Prediction]:
         from core_models.inference import run_inference
@@ -76,7 +77,8 @@ def inference_job(model_dir: Path, volume: CTVolume, *, device: str = "auto", ba
         if cancel.is_set():
             yield Progress(0, volume.shape[0], "cancelled")
         result = yield from run_inference(model, spec, volume, device=device, batch_size=batch_size,
-                                          cancel=cancel, slice_indices=slice_order)
+                                          cancel=cancel, slice_indices=slice_order,
+                                          restrict_to_lungs=restrict_to_lungs)
         return result
 
     return factory

@@ -45,7 +45,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.session = ReviewSession(self)
         self.settings = open_settings()
-        self.inference = InferenceController(self.session, self)
+        self.inference = InferenceController(self.session, self, settings=self.settings)
         self.loader = VolumeLoader(self)
         self._drag_start: Window | None = None
         self._cursor: tuple[int, int, int] | None = None
@@ -117,7 +117,7 @@ class MainWindow(QMainWindow):
                           (4, "Full range")):
             view_menu.addAction(self._action(f"{name}\t{key}", lambda _=False, k=key: self.apply_preset(k)))
         model_menu = self.menuBar().addMenu("&Model")
-        model_menu.addActions([self.run_action, self.cancel_action])
+        model_menu.addActions([self.run_action, self.cancel_action, self.inference.lungs_action])
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("main toolbar")
         toolbar.addActions([self.open_file_action, self.open_folder_action])

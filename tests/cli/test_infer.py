@@ -93,3 +93,26 @@ def test_output_that_does_not_fit_the_input(tmp_path, tiny_model_dir):
     res = run_cli("infer", str(_ct(tmp_path)), "--out", str(tmp_path / "x.png"), "--model", str(tiny_model_dir))
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert ".nii" in res.stderr
+
+
+def test_lungs_only_flags_reach_run_inference_and_the_report(tmp_path, tiny_model_dir, monkeypatch):
+    import training.cli.infer as infer_cli
+    from training.cli import run_command
+
+    seen: list[bool | None] = []
+    real = infer_cli.run_inference
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("restrict_to_lungs"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(infer_cli, "run_inference", spy)
+    ct = _ct(tmp_path)
+    for flag, want in ((None, None), ("--lungs-only", True), ("--no-lungs-only", False)):
+        report = tmp_path / f"{flag}.json"
+        argv = ["infer", str(ct), "--out", str(tmp_path / "l.nii.gz"), "--model", str(tiny_model_dir),
+                "--device", "cpu", "--report", str(report)] + ([flag] if flag else [])
+        assert run_command(argv) == 0
+        assert seen[-1] is want
+        # the tiny model's spec says False; the report says whether the filter ran (a HU volume)
+        assert json.loads(report.read_text())["restrict_to_lungs"] is bool(want)

@@ -45,3 +45,16 @@ def test_export_last_checkpoint_when_asked(tmp_path, tiny_model_dir):
     assert read_spec(best).metadata.metrics.get("dice_binary") != 0.25
     with pytest.raises(LesionLoopError):
         export_bundled(run, tmp_path / "bad", checkpoint="middle")
+
+
+def test_export_turns_restrict_to_lungs_on(tmp_path, tiny_model_dir):
+    import shutil
+
+    from core_models.checkpoints import read_spec
+
+    assert read_spec(tiny_model_dir).restrict_to_lungs is False
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, run / "best")
+    out = export_bundled(run, tmp_path / "default")
+    assert read_spec(out).restrict_to_lungs is True
+    assert json.loads((out / "spec.json").read_text())["restrict_to_lungs"] is True

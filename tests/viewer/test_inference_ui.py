@@ -153,3 +153,57 @@ def test_overlay_style_controls(window, nifti_path):
     window.display_panel.class_boxes[1].setChecked(True)
     window.display_panel.opacity.setValue(100)
     assert overlay_rgba(axial)[10, 10, 3] == 255
+
+
+def _model_with_lungs_on(tiny_model_dir, tmp_path):
+    import shutil
+
+    from core_models.atomic import atomic_write_json
+    from core_models.checkpoints import read_spec
+
+    folder = tmp_path / "lungs_model"
+    shutil.copytree(tiny_model_dir, folder)
+    spec = read_spec(folder)
+    spec.restrict_to_lungs = True
+    atomic_write_json(folder / "spec.json", spec.to_json())
+    return folder
+
+
+def test_restrict_to_lungs_action_follows_the_model_reaches_the_run_and_is_remembered(
+        window, nifti_path, tiny_model_dir, tmp_path, qtbot, monkeypatch):
+    import core_models.inference as inference
+
+    seen: list[bool | None] = []
+    real = inference.run_inference
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("restrict_to_lungs"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "run_inference", spy)
+    action = window.inference.lungs_action
+    model_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Model")
+    assert action in model_menu.actions() and action.isCheckable()
+    assert action.text() == "Restrict lesions to the lungs"
+    window.open_path(nifti_path)
+    _use_tiny(window, tiny_model_dir)
+    assert not action.isChecked()  # the tiny model's spec says False
+    window.inference.add_model(_model_with_lungs_on(tiny_model_dir, tmp_path), "lungs")
+    assert action.isChecked()  # this one's spec says True
+    with qtbot.waitSignal(window.inference.runFinished, timeout=60000):
+        assert window.run_inference()
+    assert seen == [True]
+    action.trigger()  # the user turns it off: remembered, and it wins over any model's spec
+    assert not action.isChecked()
+    with qtbot.waitSignal(window.inference.runFinished, timeout=60000):
+        assert window.run_inference()
+    assert seen == [True, False]
+    window.inference.combo.setCurrentIndex(window.inference.combo.findData(str(tiny_model_dir)))
+    window.inference.add_model(tmp_path / "lungs_model", "lungs")
+    assert not action.isChecked()
+    from viewer.inference_controller import InferenceController
+    from viewer.settings import open_settings
+
+    again = InferenceController(window.session, window, settings=open_settings())
+    again.add_model(tmp_path / "lungs_model", "lungs")
+    assert not again.lungs_action.isChecked()  # read back from the settings file

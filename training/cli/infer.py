@@ -1,9 +1,12 @@
-"""``lesionloop infer INPUT --out OUT [--model M] [--device D] [--report R.json]``.
+"""``lesionloop infer INPUT --out OUT [--model M] [--device D] [--report R.json] [--[no-]lungs-only]``.
 
 - a volume (DICOM folder, NIfTI, NRRD, MHA) in -> a label volume out
   (``.nii``/``.nii.gz``/``.nrrd``/``.seg.nrrd``/``.mha`` by extension) on the input's grid;
 - one 2D image in -> a PNG label image of the same size;
 - a folder of 2D images in -> a folder of PNG label images with the same file stems.
+
+``--lungs-only`` / ``--no-lungs-only`` override the model spec's ``restrict_to_lungs``:
+drop predicted lesions that lie mostly outside the lungs (HU volumes only).
 """
 from __future__ import annotations
 
@@ -34,6 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=4, help="slices per forward pass (default 4)")
     p.add_argument("--series", help="DICOM series index or UID when a folder holds several")
     p.add_argument("--report", help="write a JSON report (per-slice probabilities, detections, volumes, timings)")
+    p.add_argument("--lungs-only", dest="lungs_only", action=argparse.BooleanOptionalAction, default=None,
+                   help="drop predicted lesions mostly outside the lungs, HU volumes only "
+                        "(default: the model spec's restrict_to_lungs)")
     p.set_defaults(func=run)
 
 
@@ -60,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     kind = output_kind(volume, out)
     model, spec = load_model(resolve_model_dir(args.model))
     bar = ProgressBar("infer")
-    gen = run_inference(model, spec, volume, device=args.device, batch_size=args.batch)
+    gen = run_inference(model, spec, volume, device=args.device, batch_size=args.batch,
+                        restrict_to_lungs=args.lungs_only)
     prediction = run_to_completion(gen, lambda p: bar.update(p.done, p.total, p.message))
     if kind == "volume":
         written = write_labels(prediction.labels, out)
@@ -71,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         report = prediction.to_report()
         report["input"] = {"path": str(args.input), "source": volume.source, "shape": list(volume.shape),
                            "spacing": list(volume.spacing), "hu": volume.is_hu}
+        lungs = spec.restrict_to_lungs if args.lungs_only is None else args.lungs_only
+        report["restrict_to_lungs"] = bool(lungs and volume.is_hu)
         atomic_write_json(args.report, report)
     _summary(prediction, written)
     return 0
