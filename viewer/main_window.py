@@ -328,4 +328,5 @@ class MainWindow(QMainWindow):
         self.loader.runner.supersede()  # a file still being read is dropped
         self.inference.runner.wait(5000)
         self.loader.wait(5000)
+        self.review.controller.close()  # closes the journal and gives the workspace lock back
         super().closeEvent(event)

@@ -8,7 +8,9 @@ confirmation (``session.roiConfirmed``), sets a slice's status to
 
 The workspace shares its corrected label array with the session: the viewer
 paints into ``session.corrected`` and the workspace saves that same array.
-No widgets here; questions to the user go through callbacks.
+The workspace is locked (``lock.json``) while it is open here, so a second
+LesionLoop asks before opening it too. No widgets here; questions to the user
+go through callbacks.
 """
 from __future__ import annotations
 
@@ -27,10 +29,12 @@ from core_models.volume import CTVolume
 from viewer.session import ReviewSession
 
 if TYPE_CHECKING:
-    from core_models.workspace import Workspace
+    from core_models.workspace import Workspace, WorkspaceBusy
 
 #: the user's answer to "recover N unsaved edits from <time>?": True recovers, False discards
 AskRecover = Callable[[int, str], bool]
+#: the user's answer to "this workspace is open elsewhere (who, where, since when); open it anyway?"
+AskBusy = Callable[["WorkspaceBusy"], bool]
 EXPORT_FORMATS = ("nifti", "seg-nrrd", "png", "png-seed")
 
 
@@ -47,6 +51,8 @@ class ReviewController(QObject):
         self.workspace: Workspace | None = None
         self._seen_prediction: tuple[int, int] = (0, 0)
         self.blocked: Path | None = None  # an unreadable workspace folder we must not overwrite
+        self.busy: Path | None = None  # a workspace open in another LesionLoop that the user left alone
+        self._busy_reason = ""
         self._refusals: set[str] = set()  # reasons already shown as a dialog for this series
         self.remembered: dict[str, str] = {}  # memory_key(CT path, series) -> workspace folder chosen by "save as"
         session.editApplied.connect(self._on_edit)
@@ -64,32 +70,67 @@ class ReviewController(QObject):
             return Path(chosen)
         return _store().find_workspace(ct_path, series)
 
-    def open_series(self, ct_path: str | Path, volume: CTVolume, ask_recover: AskRecover | None = None) -> bool:
-        """Load the workspace of the series just opened, if it has one; True when one was loaded.
+    def open_series(self, ct_path: str | Path, volume: CTVolume, ask_recover: AskRecover | None = None,
+                    ask_busy: AskBusy | None = None) -> bool:
+        """Load (and lock) the workspace of the series just opened, if it has one; True when one was loaded.
 
         With a journal newer than the saved state, ``ask_recover(n, when)`` decides: recover
         (replay every committed record) or discard. Without ``ask_recover`` it recovers.
+        When another live LesionLoop holds the workspace's lock, ``ask_busy(busy)`` decides:
+        True opens it anyway (takes the lock over), False leaves it alone (the series stays open
+        without a workspace, and none is created over it). Without ``ask_busy`` it is left alone.
         """
         if self.workspace is not None:
-            self.workspace.close()
+            self.workspace.close()  # gives its lock back
         self._attach(None)
-        self.blocked = None
+        self.blocked, self.busy, self._busy_reason = None, None, ""
         self._refusals.clear()
         folder = self.workspace_folder(ct_path, _store().volume_series(volume))
         if folder is None:
             return False
+        workspace = None
         try:
-            workspace = _store().Workspace.open(folder, volume)
+            workspace = self._open_locked(folder, volume, ask_busy)
+            if workspace is None:
+                return False
             self._resolve_journal(workspace, ask_recover)
         except (LesionLoopError, OSError) as exc:
+            if workspace is not None:
+                workspace.close()  # gives its lock back
             self.blocked = folder
             self.errored.emit(f"workspace {folder} not loaded: {exc}")
             return False
         self.session.load_review_labels(workspace.predicted, workspace.corrected, workspace.model_version)
         self._attach(workspace)
         done, total = workspace.progress()
-        self.statusMessage.emit(f"workspace {folder}: {done} of {total} slices reviewed")
+        removed = workspace.removed_temp_files
+        litter = f"; removed {removed} temp files of an interrupted save" if removed else ""
+        self.statusMessage.emit(f"workspace {folder}: {done} of {total} slices reviewed{litter}")
         return True
+
+    def _open_locked(self, folder: Path, volume: CTVolume, ask_busy: AskBusy | None) -> Workspace | None:
+        """Open and lock ``folder``; None when another LesionLoop has it and the user leaves it alone."""
+        store = _store()
+        try:
+            return store.Workspace.open(folder, volume, lock=True)
+        except store.WorkspaceBusy as busy:
+            if ask_busy is None or not ask_busy(busy):
+                self.busy = folder
+                self._busy_reason = (f"workspace {folder} is open in LesionLoop by {busy.user} on {busy.host} "
+                                     f"(pid {busy.pid}): edits here are not saved; open the series again and "
+                                     "choose Open anyway, or use File → Save workspace as…")
+                self.statusMessage.emit(f"workspace {folder} not opened: it is open in LesionLoop by {busy.user} "
+                                        f"on {busy.host} (pid {busy.pid})")
+                return None
+            workspace = store.Workspace.open(folder, volume, lock=True, force=True)
+            self.statusMessage.emit(f"took workspace {folder} over from {busy.user} on {busy.host} (pid {busy.pid})")
+            return workspace
+
+    def close(self) -> None:
+        """Close the series' workspace (journal file and lock) and detach it; the series stays open."""
+        if self.workspace is not None:
+            self.workspace.close()
+            self._attach(None)
 
     def _resolve_journal(self, workspace: Workspace, ask_recover: AskRecover | None) -> None:
         """Recover or discard the journal records newer than the saved state, if any."""
@@ -106,6 +147,8 @@ class ReviewController(QObject):
 
     def _attach(self, workspace: Workspace | None) -> None:
         self.workspace = workspace
+        if workspace is not None:
+            self.busy = None  # e.g. "save as" started a workspace of our own
         self._seen_prediction = self._prediction_key()
         self.session.attach_workspace(workspace)
         self.workspaceChanged.emit(workspace)
@@ -130,12 +173,15 @@ class ReviewController(QObject):
             return None
         series = _store().volume_series(s.volume)
         target = Path(folder) if folder is not None else _store().default_workspace_dir(s.path, series)
+        if folder is None and self.busy is not None:
+            self._refuse(self._busy_reason)
+            return None
         if folder is None and self.blocked is not None and target == self.blocked:
             self._refuse(f"workspace {target} is unreadable: use File → Save workspace as… to start a new one")
             return None
         try:
             workspace = _store().Workspace.create(target, s.path, s.volume, predicted=s.predicted,
-                                                  corrected=s.corrected, model_version=s.model_version)
+                                                  corrected=s.corrected, model_version=s.model_version, lock=True)
         except (LesionLoopError, OSError) as exc:
             self.errored.emit(f"could not create a workspace in {target}: {exc}")
             return None

@@ -6,11 +6,13 @@ returns the :class:`ReviewUI`; the window calls :meth:`ReviewUI.open_series`
 after opening a CT and :meth:`ReviewUI.confirm_close` before closing it or
 opening another. Questions are skipped when Qt runs offscreen (headless
 screenshots, tests): then a pending journal is recovered and closing keeps
-the journal, so no work is lost without a user to ask.
+the journal, so no work is lost without a user to ask, and a workspace open in
+another LesionLoop is left alone.
 """
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt
@@ -86,6 +88,31 @@ def ask_recover(parent: QWidget, count: int, when: str) -> bool:
     return box.clickedButton() is recover
 
 
+def ask_busy(parent: QWidget, busy) -> bool:
+    """"This workspace is open in LesionLoop by USER on HOST…" True: Open anyway, False: Cancel (the default).
+
+    ``busy`` is the :class:`core_models.workspace.WorkspaceBusy` that opening raised.
+    """
+    text = (f"This workspace is open in LesionLoop by {busy.user} on {busy.host} (pid {busy.pid}) "
+            f"since {_local_time(busy.since)}. Open it anyway?")
+    box = QMessageBox(QMessageBox.Icon.Warning, TITLE, text, QMessageBox.StandardButton.NoButton, parent)
+    box.setInformativeText("Edits made in both places will overwrite each other.")
+    force = box.addButton("Open anyway", QMessageBox.ButtonRole.AcceptRole)
+    cancel = box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(cancel)
+    box.setEscapeButton(cancel)
+    box.exec()
+    return box.clickedButton() is force
+
+
+def _local_time(iso_utc: str) -> str:
+    """``2025-03-01T09:12:44Z`` as local ``2025-03-01 10:12``; the text as it is when it is no such time."""
+    try:
+        return datetime.fromisoformat(iso_utc.replace("Z", "+00:00")).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso_utc
+
+
 def ask_save(parent: QWidget, name: str) -> str:
     """Save / Discard / Cancel for unsaved review work: ``"save"``, ``"discard"`` or ``"cancel"``."""
     buttons = QMessageBox.StandardButton
@@ -152,10 +179,12 @@ class ReviewUI(QObject):
 
     # -- window hooks ------------------------------------------------------------------------
     def open_series(self, path: str | Path, volume: CTVolume) -> bool:
-        """Load the workspace of the series just opened (asking about a pending journal)."""
+        """Load the workspace of the series just opened (asking about a pending journal, or
+        whether to open it anyway when another LesionLoop has it open; offscreen: it is left alone)."""
         ask = (lambda n, when: ask_recover(self.window, n, when)) if self.prompts else None
+        busy = (lambda exc: ask_busy(self.window, exc)) if self.prompts else None
         self.controller.remembered.update(self._remembered(path, _series(volume)))
-        loaded = self.controller.open_series(path, volume, ask)
+        loaded = self.controller.open_series(path, volume, ask, busy)
         self.update_title()
         return loaded
 
@@ -173,11 +202,13 @@ class ReviewUI(QObject):
         return False
 
     def update_title(self) -> None:
-        """``LesionLoop — name`` with ``*`` while there is unsaved review work."""
+        """``LesionLoop — name`` with ``*`` while there is unsaved review work (and a note while the
+        series' workspace is open in another LesionLoop and left alone)."""
         if self.session.volume is None:
             self.window.setWindowTitle(TITLE)
             return
-        self.window.setWindowTitle(f"{TITLE} — {self._name()}{'*' if self.session.dirty else ''}")
+        busy = " — not saved: open in another LesionLoop" if self.controller.busy is not None else ""
+        self.window.setWindowTitle(f"{TITLE} — {self._name()}{'*' if self.session.dirty else ''}{busy}")
 
     def _name(self) -> str:
         s = self.session

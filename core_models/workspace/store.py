@@ -7,6 +7,7 @@ A workspace folder holds::
     labels.seg.nrrd     the same labels as a 3D Slicer segmentation (names, colours)
     prediction.nii.gz   the model's labels the corrections started from (when there was one)
     journal.jsonl       changes since the last save (see :mod:`.journal`)
+    lock.json           who has it open to change it, while they do (see :mod:`.lock`)
 
 Every change (label edit, status, RoI confirmation) is appended to the journal
 and fsync'ed before the call returns; :meth:`Workspace.save` writes the files
@@ -33,6 +34,7 @@ from core_models.prediction import RoI
 from core_models.volume import CTVolume, LabelMap
 from core_models.workspace.journal import JournalWriter, read_journal
 from core_models.workspace.locate import volume_series
+from core_models.workspace.lock import WorkspaceLock, lock_for_writing, remove_temp_files
 from core_models.workspace.review import (JOURNAL_FILE, LABELS_FILE, PREDICTION_FILE, SEG_FILE, STATUSES,
                                           WORKSPACE_FILE, WORKSPACE_FORMAT, WORKSPACE_SCHEMA, SliceReview,
                                           current_user, load_review_json, now_iso, parse_reviews, parse_series,
@@ -54,12 +56,17 @@ class Workspace:
     model_version : version of the model that made ``predicted``.
     edit_counts : {z: number of label edits that changed slice z}.
     dirty : whether there are changes since the last save or open.
+    lock : the held :class:`~core_models.workspace.lock.WorkspaceLock`, or None (not locked).
+    removed_temp_files : temp files of interrupted saves deleted when it was opened with ``lock=True``.
 
     Notes
     -----
     While :meth:`pending_recovery` is non-zero, changes and :meth:`save` raise
     ``RuntimeError`` until :meth:`recover` or :meth:`discard_recovery` is called.
-    One process and one thread per workspace; there is no file lock.
+    One thread per workspace. One process per workspace when every writer asks for the
+    lock (``lock=True`` in :meth:`open` and :meth:`create`, as the viewer does): a second
+    one then gets :class:`~core_models.workspace.lock.WorkspaceBusy`. Readers (training,
+    export) do not lock and are never refused.
     """
 
     def __init__(self, folder: Path, ct_path: Path, corrected: LabelMap, predicted: LabelMap | None = None, *,
@@ -81,16 +88,20 @@ class Workspace:
         self._kept: list[dict[str, Any]] = []  # records since the save that stay in the journal
         self._writer = JournalWriter(self.folder / JOURNAL_FILE, saved_seq + 1)
         self._writer_ready = False
+        self.lock: WorkspaceLock | None = None
+        self.removed_temp_files = 0
 
     # -- making one -----------------------------------------------------------------------------
     @classmethod
     def create(cls, folder: str | Path, ct_path: str | Path, volume: CTVolume, predicted: LabelMap | None = None,
-               corrected: LabelMap | None = None, model_version: str = "") -> Workspace:
+               corrected: LabelMap | None = None, model_version: str = "", *, lock: bool = False) -> Workspace:
         """A new workspace, written to ``folder`` at once.
 
         ``corrected`` defaults to a copy of ``predicted`` (or empty labels); when given,
         its array is used as it is (not copied), so a viewer may share it. When ``volume``
         was read from a DICOM folder, its SeriesInstanceUID is recorded (``series``).
+        With ``lock``, the folder is locked first (:class:`WorkspaceBusy` when another process
+        holds it) and stays locked until :meth:`close`.
         """
         folder = Path(folder)
         if (folder / WORKSPACE_FILE).exists():
@@ -108,21 +119,50 @@ class Workspace:
         ws = cls(folder, Path(ct_path).expanduser().absolute(), corrected, predicted, model_version=model_version,
                  series=volume_series(volume))
         ws._writer_ready = True
-        ws.save()
+        if lock:
+            folder.mkdir(parents=True, exist_ok=True)
+            ws.lock = WorkspaceLock.acquire(folder)
+        try:
+            if lock and (folder / WORKSPACE_FILE).exists():  # made by another process meanwhile
+                raise InputError(f"{folder} already holds a workspace; open it instead")
+            ws.save()
+        except BaseException:
+            ws.close()
+            raise
         return ws
 
     @classmethod
-    def open(cls, folder: str | Path, volume: CTVolume | None = None) -> Workspace:
+    def open(cls, folder: str | Path, volume: CTVolume | None = None, *, lock: bool = False,
+             force: bool = False) -> Workspace:
         """The saved state of a workspace; the journal is read but not replayed (see :meth:`recover`).
 
         With ``volume``, the labels must have its shape and geometry (then they take it exactly),
         and a workspace that records a DICOM series must be opened with that series.
+        With ``lock``, the folder is locked until :meth:`close` (:class:`WorkspaceBusy` when another
+        live process holds it, unless ``force``; a read-only folder opens unlocked) and the temp
+        files of interrupted saves are deleted (counted in ``removed_temp_files``; not when the
+        lock was taken by force, as its holder may be saving).
         """
         folder = Path(folder)
         if not folder.is_dir():
             raise InputError(f"no workspace at {folder}: it is not a folder")
         if not (folder / WORKSPACE_FILE).is_file():
             raise InputError(f"{folder} is not a LesionLoop workspace (it has no {WORKSPACE_FILE})")
+        held = lock_for_writing(folder, force) if lock else None
+        clean = held is not None and not held.reentered and held.taken_from != "forced"  # a live holder may be saving
+        removed = remove_temp_files(folder) if clean else 0
+        try:
+            ws = cls._load(folder, volume)
+        except BaseException:
+            if held is not None:
+                held.release()
+            raise
+        ws.lock, ws.removed_temp_files = held, removed
+        return ws
+
+    @classmethod
+    def _load(cls, folder: Path, volume: CTVolume | None) -> Workspace:
+        """The saved state of the workspace in ``folder`` (see :meth:`open`)."""
         data = load_review_json(folder)
         path = folder / WORKSPACE_FILE
         seq = data.get("journal_seq", 0)
@@ -314,8 +354,14 @@ class Workspace:
         }
 
     def close(self) -> None:
-        """Close the journal file (the workspace stays usable; the next change reopens it)."""
+        """Close the journal file and release the lock, if held.
+
+        The workspace stays usable (the next change reopens the journal) but is no longer locked.
+        """
         self._writer.close()
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
 
 def _check_series(recorded: str | None, volume: CTVolume | None, folder: Path) -> str | None:
