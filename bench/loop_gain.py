@@ -176,15 +176,17 @@ def main(argv: list[str] | None = None) -> int:
                        extra_args=["--min-area", "30"], extra_data=[] if args.corrections_only else [str(train_dir)])
     second = run_training(prepare_run(plan), "retrain")
     times["retrain_s"] = time.perf_counter() - t0
+    last = (second.get("epoch_end") or {}).get("metrics", {})
     return report(second["compare"], second["registered"]["version"], times, len(initial), len(workspaces),
                   {"quick": args.quick, "corrections_only": args.corrections_only,
                    "initial_epochs": None if args.initial else epochs0,
                    "initial_model": args.initial, "retrain_epochs": epochs1, "work": str(work)},
-                  args.json)
+                  args.json, last)
 
 
 def report(table: dict[str, Any], version: str, times: dict[str, float], n_initial: int, n_corrected: int,
-           settings: dict[str, Any], json_out: str | None) -> int:
+           settings: dict[str, Any], json_out: str | None, last: dict[str, Any] | None = None) -> int:
+    """Print the before/after table, the gain and the times; ``last``: the retraining's last-epoch metrics."""
     from training.compare import format_table
 
     print(format_table(table))
@@ -193,11 +195,16 @@ def report(table: dict[str, Any], version: str, times: dict[str, float], n_initi
           f"new version {version}")
     print(f"binary Dice gain {gain['dice_binary']:+.3f} (target +0.05): "
           f"{'met' if (gain['dice_binary'] or 0) >= 0.05 else 'not met'}")
+    before = next(row["before"] for row in table["rows"] if row["key"] == "dice_binary")
+    if last and last.get("dice_binary") is not None and before is not None:
+        # "after" is the best epoch, chosen on these validation slices; the last epoch is not chosen on them
+        print(f"last epoch of the retraining: binary Dice {last['dice_binary']:.3f} ({last['dice_binary'] - before:+.3f}), "
+              f"GGO {last.get('dice_ggo') or 0:.3f}, consolidation {last.get('dice_consolidation') or 0:.3f}")
     print("wall time: " + ", ".join(f"{k[:-2].replace('_', ' ')} {v:.0f} s" for k, v in times.items())
           + f"; total {sum(times.values()):.0f} s")
     if json_out:
         Path(json_out).write_text(json.dumps({"table": table, "gain": gain, "times_s": times, "settings": settings,
-                                              "new_version": version}, indent=2), encoding="utf-8")
+                                              "new_version": version, "last_epoch": last or {}}, indent=2), encoding="utf-8")
     return 0
 
 
