@@ -45,13 +45,17 @@ QUICK = {"initial_epochs": 6, "retrain_epochs": 6, "image_size": 256}
 FULL = {"initial_epochs": 60, "retrain_epochs": 30, "image_size": None}
 
 
-def split(medseg: Path) -> tuple[list[Any], list[Any], list[Any]]:
-    """(initial, annotator, validation) records: the medseg-split, then alternating halves of the rest."""
+def split(medseg: Path, fold: int = 0) -> tuple[list[Any], list[Any], list[Any]]:
+    """(initial, annotator, validation) records: the medseg-split, then alternating halves of the rest.
+
+    ``fold`` 1 swaps the halves (the annotator's slices train the initial model), for a second estimate.
+    """
     from training.data.sources import collect_records
     from training.data.splits import medseg_split
 
     rest, val = medseg_split(collect_records([medseg]))
-    return rest[0::2], rest[1::2], val
+    first, second = rest[0::2], rest[1::2]
+    return (second, first, val) if fold else (first, second, val)
 
 
 def subset_folder(records: list[Any], folder: Path) -> Path:
@@ -129,6 +133,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--corrections-only", action="store_true",
                    help="retrain on the 20 corrected slices alone (default: corrections + the initial 20 slices, "
                         "the dialog's 'also train on' folder)")
+    p.add_argument("--fold", type=int, choices=(0, 1), default=0,
+                   help="0: every other non-validation slice trains the initial model, the rest are corrected; "
+                        "1: the halves swapped (a second estimate)")
     p.add_argument("--initial", metavar="MODEL", help="reuse this model folder as the initial model (e.g. an earlier "
                    "run's WORK/run_initial/best, trained on the same 20 slices) instead of training it")
     return p.parse_args(argv)
@@ -146,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     from training.retrain import RetrainPlan, prepare_run
 
     try:
-        initial, annotated, val = split(find_medseg(args.data))
+        initial, annotated, val = split(find_medseg(args.data), args.fold)
     except InputError as exc:
         sys.exit(f"loop_gain: {exc}")
     train_dir, val_dir = subset_folder(initial, work / "medseg_initial"), subset_folder(val, work / "medseg_val")
@@ -178,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     times["retrain_s"] = time.perf_counter() - t0
     last = (second.get("epoch_end") or {}).get("metrics", {})
     return report(second["compare"], second["registered"]["version"], times, len(initial), len(workspaces),
-                  {"quick": args.quick, "corrections_only": args.corrections_only,
+                  {"quick": args.quick, "corrections_only": args.corrections_only, "fold": args.fold,
                    "initial_epochs": None if args.initial else epochs0,
                    "initial_model": args.initial, "retrain_epochs": epochs1, "work": str(work)},
                   args.json, last)

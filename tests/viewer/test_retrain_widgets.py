@@ -84,7 +84,7 @@ def test_settings_panel_lists_counts_remembers_and_builds_the_plan(qtbot, tmp_pa
     panel.extra.setText("--batch 4 --semantic-head")
     plan = panel.plan()
     assert plan.workspaces == [str(b.resolve())] and plan.epochs == 3
-    assert plan.base == plan.compare_with == "bundled" and plan.lr == pytest.approx(1e-4)  # the active version
+    assert plan.base == plan.compare_with == "bundled" and plan.lr == pytest.approx(3e-4)  # the active version
     assert plan.extra_args == ["--batch", "4", "--semantic-head"]
     assert plan.val_fraction == pytest.approx(0.2) and plan.val_paths == []
     panel.val_mode.setCurrentIndex(1)
@@ -108,7 +108,7 @@ def test_base_model_offers_the_active_version_and_its_learning_rate(qtbot, tiny_
     panel = RetrainSettings(open_settings())
     qtbot.addWidget(panel)
     assert panel.base_combo.currentData() == version and version in panel.base_combo.currentText()
-    assert panel.lr.value() == pytest.approx(1e-4)
+    assert panel.lr.value() == pytest.approx(3e-4) and panel.epochs.value() == 40
     panel.base_combo.setCurrentIndex(panel.base_combo.findData(""))
     assert panel.lr.value() == pytest.approx(1e-3)
 
