@@ -18,7 +18,7 @@ the CPU with a warning; no slice is lost.
 With ``restrict_to_lungs`` (default: the spec's value) predicted lesions that
 lie mostly outside the lungs are dropped on HU volumes
 (:mod:`core_models.lung_region`); 8-bit images are left as predicted. The
-removed lesion is reported in one line of the prediction's warnings.
+removed lesion is reported in one line of the prediction's notes.
 """
 from __future__ import annotations
 
@@ -187,9 +187,9 @@ class _Run:
     def prediction(self, complete: bool) -> Prediction:
         note = classifier_note(self.spec)
         summary = self.lung_filter.summary(self.volume.spacing) if self.lung_filter is not None else ""
-        warnings = self.warnings + ([summary] if summary else [])
         return Prediction(self.labels, dict(sorted(self.results.items())), self.version,
-                          describe_device(self.device), complete, self.timings, warnings, note)
+                          describe_device(self.device), complete, self.timings, list(self.warnings), note,
+                          [summary] if summary else [])
 
 
 class _LungFilter:

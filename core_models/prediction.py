@@ -114,6 +114,7 @@ class Prediction:
     timings: Timings
     warnings: list[str] = field(default_factory=list)
     classifier_note: str = ""
+    notes: list[str] = field(default_factory=list)  # what post-processing did (not a problem)
 
     @property
     def series_class_probs(self) -> np.ndarray | None:
@@ -141,5 +142,6 @@ class Prediction:
             },
             "timings": self.timings.to_json(len(self.slices)),
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
             "slices": [self.slices[k].to_json() for k in sorted(self.slices)],
         }

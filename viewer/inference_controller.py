@@ -168,7 +168,8 @@ class InferenceController(QObject):
         self.deviceChanged.emit(prediction.device)
         took = time.perf_counter() - self._started_at
         state = "done" if prediction.complete else "cancelled"
-        warn = f"; {prediction.warnings[-1]}" if prediction.warnings else ""
+        said = prediction.warnings[-1:] or prediction.notes[-1:]
+        warn = f"; {said[0]}" if said else ""
         self.statusMessage.emit(f"inference {state}: {len(prediction.slices)}/{prediction.labels.shape[0]} slices "
                                 f"in {took:.1f} s with {prediction.model_version}{warn}")
         self.runFinished.emit(prediction)

@@ -196,13 +196,13 @@ def test_inference_drops_lesion_outside_the_lungs_of_hu_volumes(phantom) -> None
         assert [r.box for r in result.rois] == [(0.0, 0.0, float(volume.shape[2]), float(volume.shape[1]))]
     voxel_ml = float(np.prod(volume.spacing)) / 1000
     assert pred.volumes_ml()[1] == pytest.approx((pred.labels.array == 1).sum() * voxel_ml)
-    assert sum("restrict to lungs: removed" in w for w in pred.warnings) == 1
+    assert sum("restrict to lungs: removed" in w for w in pred.notes) == 1
     # the spec's value is the default, and an explicit False overrides it
     spec.restrict_to_lungs = True
     by_spec = run_to_completion(run_inference(model, spec, volume, device="cpu"))
     assert np.array_equal(by_spec.labels.array, pred.labels.array)
     off = run_to_completion(run_inference(model, spec, volume, device="cpu", restrict_to_lungs=False))
-    assert np.array_equal(off.labels.array[0] > 0, blobs) and not off.warnings
+    assert np.array_equal(off.labels.array[0] > 0, blobs) and not off.notes
     assert (off.labels.array > 0).sum() > (pred.labels.array > 0).sum()
 
 
@@ -215,5 +215,5 @@ def test_inference_leaves_8bit_images_alone() -> None:
     spec = make_tiny_spec()
     spec.restrict_to_lungs = True
     pred = run_to_completion(run_inference(_MarksEverywhere(), spec, volume, device="cpu", restrict_to_lungs=True))
-    assert np.array_equal(pred.labels.array[1] > 0, _blobs((64, 64))) and not pred.warnings
+    assert np.array_equal(pred.labels.array[1] > 0, _blobs((64, 64))) and not pred.notes
     assert all(len(s.rois) == 2 for s in pred.slices.values())

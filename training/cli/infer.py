@@ -96,5 +96,7 @@ def _summary(prediction: Prediction, written: list[Path]) -> None:
         print("series class probabilities: Control {:.2f}, common pneumonia {:.2f}, COVID-19 {:.2f}".format(*probs))
     for w in prediction.warnings:
         print(f"warning: {w}")
+    for n in prediction.notes:
+        print(n)
     where = written[0] if len(written) == 1 else f"{len(written)} files in {written[0].parent}"
     print(f"labels written to {where}")
