@@ -71,6 +71,19 @@ def test_label_volumes_in_ml():
     assert vols == pytest.approx({1: 0.01, 2: 0.002})
 
 
+@pytest.mark.parametrize("top", [0, 2, 12])
+def test_label_volumes_match_a_full_count(top):
+    rng = np.random.default_rng(top)
+    arr = np.zeros((6, 20, 30), np.uint8)
+    arr[[1, 4]] = rng.integers(0, top + 1, size=(2, 20, 30))  # labels on two slices only
+    if top:
+        arr[arr == 1] = 0  # a value that is absent is not listed
+    counts = np.bincount(arr.ravel(), minlength=top + 1)
+    expected = {v: counts[v] * 0.25 / 1000 for v in range(1, top + 1) if counts[v]}
+    vols = LabelMap(arr, Geometry(spacing=(1.0, 0.5, 0.5))).volumes_ml()
+    assert set(vols) == set(expected) and vols == pytest.approx(expected)
+
+
 def test_empty_labels_share_geometry():
     vol = CTVolume(np.zeros((2, 3, 4), np.int16), _oblique_geometry(), source="x")
     labels = vol.empty_labels()
