@@ -189,7 +189,7 @@ class _Run:
         summary = self.lung_filter.summary(self.volume.spacing) if self.lung_filter is not None else ""
         return Prediction(self.labels, dict(sorted(self.results.items())), self.version,
                           describe_device(self.device), complete, self.timings, list(self.warnings), note,
-                          [summary] if summary else [])
+                          [summary] if summary else [], self.lung_filter is not None)
 
 
 class _LungFilter:

@@ -115,6 +115,7 @@ class Prediction:
     warnings: list[str] = field(default_factory=list)
     classifier_note: str = ""
     notes: list[str] = field(default_factory=list)  # what post-processing did (not a problem)
+    restricted_to_lungs: bool = False  # whether lesions outside the lungs were dropped (HU volumes only)
 
     @property
     def series_class_probs(self) -> np.ndarray | None:
@@ -143,5 +144,6 @@ class Prediction:
             "timings": self.timings.to_json(len(self.slices)),
             "warnings": list(self.warnings),
             "notes": list(self.notes),
+            "restrict_to_lungs": self.restricted_to_lungs,
             "slices": [self.slices[k].to_json() for k in sorted(self.slices)],
         }

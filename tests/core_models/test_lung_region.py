@@ -203,6 +203,7 @@ def test_inference_drops_lesion_outside_the_lungs_of_hu_volumes(phantom) -> None
     assert np.array_equal(by_spec.labels.array, pred.labels.array)
     off = run_to_completion(run_inference(model, spec, volume, device="cpu", restrict_to_lungs=False))
     assert np.array_equal(off.labels.array[0] > 0, blobs) and not off.notes
+    assert pred.restricted_to_lungs and by_spec.restricted_to_lungs and not off.restricted_to_lungs
     assert (off.labels.array > 0).sum() > (pred.labels.array > 0).sum()
 
 
@@ -216,4 +217,5 @@ def test_inference_leaves_8bit_images_alone() -> None:
     spec.restrict_to_lungs = True
     pred = run_to_completion(run_inference(_MarksEverywhere(), spec, volume, device="cpu", restrict_to_lungs=True))
     assert np.array_equal(pred.labels.array[1] > 0, _blobs((64, 64))) and not pred.notes
+    assert not pred.restricted_to_lungs  # asked for, but 8-bit images are never filtered
     assert all(len(s.rois) == 2 for s in pred.slices.values())

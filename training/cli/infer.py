@@ -78,8 +78,6 @@ def run(args: argparse.Namespace) -> int:
         report = prediction.to_report()
         report["input"] = {"path": str(args.input), "source": volume.source, "shape": list(volume.shape),
                            "spacing": list(volume.spacing), "hu": volume.is_hu}
-        lungs = spec.restrict_to_lungs if args.lungs_only is None else args.lungs_only
-        report["restrict_to_lungs"] = bool(lungs and volume.is_hu)
         atomic_write_json(args.report, report)
     _summary(prediction, written)
     return 0
