@@ -92,6 +92,16 @@ def save_model(model: nn.Module, spec: ModelSpec, folder: str | Path, *, half: b
     return folder
 
 
+def write_spec(folder: str | Path, spec: ModelSpec) -> Path:
+    """Replace ``folder/spec.json`` atomically with ``spec`` (the weights are left as they are)."""
+    path = Path(folder) / SPEC_NAME
+    try:
+        atomic_write_json(path, spec.to_json())
+    except OSError as exc:
+        raise ModelError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
 def read_spec(folder: str | Path) -> ModelSpec:
     """The :class:`ModelSpec` in ``folder/spec.json``."""
     path = Path(folder) / SPEC_NAME

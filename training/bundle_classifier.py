@@ -34,8 +34,8 @@ from typing import Any
 
 import torch
 
-from core_models.atomic import atomic_write_json, atomic_write_text
-from core_models.checkpoints import load_model, read_spec, read_weights, save_model
+from core_models.atomic import atomic_write_text
+from core_models.checkpoints import load_model, read_spec, read_weights, save_model, write_spec
 from core_models.errors import LesionLoopError, ModelError
 from core_models.inference import run_inference, run_to_completion
 from core_models.io import read_volume
@@ -183,7 +183,7 @@ def record_figures(staging: Path, figures: dict[str, Any]) -> None:
     spec.metadata.metrics = {**(spec.metadata.metrics or {}), "classifier": {
         "trained_on": "phantom", "test": figures["test"], "validation_accuracy": figures["val"]["accuracy"],
         "train_slices": figures["train_slices"], "train_class_counts": figures["train_counts"]}}
-    atomic_write_json(staging / "spec.json", spec.to_json())
+    write_spec(staging, spec)
     notes = (staging / "TRAINING.md").read_text(encoding="utf-8") if (staging / "TRAINING.md").exists() else ""
     atomic_write_text(staging / "TRAINING.md", with_section(notes, notes_section(figures, figures["command"])))
 

@@ -120,8 +120,7 @@ def set_window(source: Path, dest: Path, level: float = WINDOW_LEVEL, width: flo
 
     ``source`` is not changed; ``dest`` is replaced as a whole.
     """
-    from core_models.atomic import atomic_write_json
-    from core_models.checkpoints import SPEC_NAME, read_spec
+    from core_models.checkpoints import SPEC_NAME, read_spec, write_spec
 
     if not (source / SPEC_NAME).is_file():
         raise InputError(f"{source} holds no model: stage scratch has not finished")
@@ -131,7 +130,7 @@ def set_window(source: Path, dest: Path, level: float = WINDOW_LEVEL, width: flo
         spec.preprocessing = replace(spec.preprocessing, window_level=float(level), window_width=float(width))
         note = f"HU window set to L {level:g} / W {width:g} by training.recipe"
         spec.metadata.notes = "; ".join(n for n in (spec.metadata.notes, note) if n)
-        atomic_write_json(staging / SPEC_NAME, spec.to_json())
+        write_spec(staging, spec)
 
 
 def export_done(run_dir: Path, bundled: Path) -> bool:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from core_models.checkpoints import SPEC_NAME, WEIGHTS_NAME, load_model, read_spec, save_model
+from core_models.checkpoints import SPEC_NAME, WEIGHTS_NAME, load_model, read_spec, save_model, write_spec
 from core_models.errors import InputError, ModelError
 from core_models.model_spec import (SCHEMA, SEED_MASK_THRESHOLD, ModelMetadata, ModelSpec, Preprocessing, build,
                                     preprocess_slice)
@@ -228,3 +228,22 @@ def test_cuda_outputs_match_cpu(tmp_path: Path) -> None:
     theirs = _head_outputs(gpu, image.cuda())
     for a, b in zip(ours, theirs):
         assert torch.allclose(a, b.cpu(), rtol=1e-3, atol=1e-3 * float(a.abs().max()))
+
+
+def test_write_spec_replaces_only_the_spec(tmp_path: Path, tiny_model_dir: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, folder)
+    weights = (folder / WEIGHTS_NAME).read_bytes()
+    spec = read_spec(folder)
+    spec.metadata.notes = "edited"
+    spec.restrict_to_lungs = True
+    assert write_spec(folder, spec) == folder / SPEC_NAME
+    again = read_spec(folder)
+    assert again.metadata.notes == "edited" and again.restrict_to_lungs is True
+    assert (folder / WEIGHTS_NAME).read_bytes() == weights
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in tiny_model_dir.iterdir())
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(ModelError, match="cannot write"):
+        write_spec(tmp_path / "a_file", spec)  # a file where the folder should be
