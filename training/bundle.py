@@ -13,7 +13,6 @@ figures and the per-epoch curve summary.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from core_models.atomic import atomic_write_text
 from core_models.checkpoints import load_model, save_model
 from core_models.errors import LesionLoopError
 from core_models.model_store import BUNDLED_NAME, bundled_model_dir
+from training.run_state import CURVES_NAME, read_curves
 
 SIZE_LIMIT_MB = 25.0
 FIGURES = ("dice_ggo", "dice_consolidation", "dice_binary", "map", "ap50", "ap75")
@@ -58,10 +58,8 @@ def _training_notes(run_dir: Path, spec, size_mb: float, checkpoint: str = "best
              "Validation (MedSeg split of BASELINES.md: files with index i % 5 == 0; Dice per class averaged "
              "over the validation slices whose ground truth holds the class):", ""]
     lines += [f"- {name}: {metrics[name]:.3f}" for name in FIGURES if isinstance(metrics.get(name), (int, float))]
-    curves = run_dir / "curves.jsonl"
-    if curves.exists():
-        rows = [json.loads(line) for line in curves.read_text().splitlines() if line.strip()]
-        epochs = [row for row in rows if row.get("kind") == "epoch"]
+    if (run_dir / CURVES_NAME).exists():
+        epochs = [row for row in read_curves(run_dir) if row.get("kind") == "epoch"]
         lines += ["", f"Epochs run: {len(epochs)}."]
     which = "its best epoch on the validation data" if checkpoint == "best" else "its last epoch"
     lines += ["", f"Exported checkpoint: {checkpoint} ({which})."]

@@ -55,13 +55,13 @@ def run_status(run_dir: Path, planned: Any = None) -> str:
 
 def _finished(run_dir: Path, saved: dict[str, Any]) -> bool:
     from core_models.checkpoints import read_spec
+    from training.run_state import read_curves
 
     epochs = saved.get("epochs")
     try:
         last_epoch = read_spec(run_dir / "last").metadata.metrics.get("epoch")
-        lines = (run_dir / "curves.jsonl").read_text(encoding="utf-8").splitlines()
-        rows = [json.loads(line) for line in lines if line.strip()]
-    except (ModelError, OSError, ValueError):
+        rows = read_curves(run_dir)
+    except (ModelError, OSError, UnicodeDecodeError):
         return False
     logged = any(r.get("kind") == "epoch" and r.get("epoch") == epochs for r in rows)
     return last_epoch == epochs and logged and (not saved.get("val") or (run_dir / "best" / "spec.json").is_file())

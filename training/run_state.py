@@ -77,6 +77,22 @@ def load_state(path: str | Path) -> dict[str, Any]:
     return state
 
 
+def read_curves(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The records of ``run_dir/curves.jsonl`` in order (``[]`` without one); lines that are not JSON objects are skipped."""
+    path = Path(run_dir) / CURVES_NAME
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
 class CurveLog:
     """The lines of ``curves.jsonl``, kept in memory and rewritten atomically on :meth:`flush`."""
 

@@ -155,3 +155,12 @@ def test_fine_tuning_keeps_the_parent_architecture(phantoms: tuple[Path, Path], 
     parent = _weights(tiny_model_dir)
     child = _weights(out / "last")
     assert any(not torch.equal(parent[k], child[k]) for k in parent)
+
+
+def test_read_curves_skips_torn_lines_and_a_missing_file(tmp_path: Path) -> None:
+    from training.run_state import CURVES_NAME, read_curves
+
+    assert read_curves(tmp_path) == []
+    (tmp_path / CURVES_NAME).write_text('{"kind": "step", "step": 1}\n[1, 2]\n\n{"kind": "epoch", "epoch": 1}\n{"kind": "ep',
+                                        encoding="utf-8")
+    assert read_curves(tmp_path) == [{"kind": "step", "step": 1}, {"kind": "epoch", "epoch": 1}]
