@@ -39,6 +39,14 @@ DATA_FOLDER = "data"
 STOP_FILE = "stop"
 
 
+def check_schedule(epochs: int, lr: float | None) -> None:
+    """Raise :class:`InputError` unless ``epochs`` is a whole number in 1..10000 and ``lr`` (if given) in (0, 1]."""
+    if not isinstance(epochs, int) or not 1 <= epochs <= 10_000:
+        raise InputError(f"epochs must be a whole number from 1 to 10000, got {epochs}")
+    if lr is not None and not (math.isfinite(lr) and 0 < lr <= 1):
+        raise InputError(f"learning rate must be in (0, 1], got {lr}")
+
+
 @dataclass
 class WorkspaceSummary:
     """What one workspace would give to training.
@@ -147,10 +155,7 @@ class RetrainPlan:
         """Raise :class:`InputError` on settings that cannot work."""
         if not self.workspaces:
             raise InputError("no workspace chosen: add the workspace folders whose corrections should train")
-        if not isinstance(self.epochs, int) or not 1 <= self.epochs <= 10_000:
-            raise InputError(f"epochs must be a whole number from 1 to 10000, got {self.epochs}")
-        if self.lr is not None and not (math.isfinite(self.lr) and 0 < self.lr <= 1):
-            raise InputError(f"learning rate must be in (0, 1], got {self.lr}")
+        check_schedule(self.epochs, self.lr)
         if not self.val_paths and not 0 < self.val_fraction < 1:
             raise InputError(f"the held-out share must be between 0 and 1, got {self.val_fraction}")
         for path in self.val_paths:
@@ -328,10 +333,7 @@ def classifier_args(plan: ClassifierPlan) -> list[str]:
         raise InputError("no classification data chosen: add folders of slices with image classes")
     if not plan.init:
         raise InputError("no segmentation model to put classifier S on (activate a model version first)")
-    if not isinstance(plan.epochs, int) or not 1 <= plan.epochs <= 10_000:
-        raise InputError(f"epochs must be a whole number from 1 to 10000, got {plan.epochs}")
-    if plan.lr is not None and not (math.isfinite(plan.lr) and 0 < plan.lr <= 1):
-        raise InputError(f"learning rate must be in (0, 1], got {plan.lr}")
+    check_schedule(plan.epochs, plan.lr)
     for path in [*plan.data, *plan.val_paths]:
         if not Path(path).exists():
             raise InputError(f"data folder {path} does not exist")
