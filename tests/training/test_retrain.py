@@ -155,3 +155,16 @@ def test_classifier_args_and_their_checks(tmp_path: Path, workspace: Path) -> No
                             ({"epochs": 0}, "epochs must be"), ({"data": ["/no/such"]}, "does not exist")):
         with pytest.raises(InputError, match=message):
             classifier_args(ClassifierPlan(**{"data": [str(workspace)], "init": "m", **change}))
+
+
+@pytest.mark.parametrize("epochs, lr, message", [(0, None, "epochs"), (2.5, None, "epochs"), (10_001, 1e-4, "epochs"),
+                                                 (3, 0.0, "learning rate"), (3, float("nan"), "learning rate"),
+                                                 (3, 2.0, "learning rate")])
+def test_both_plans_refuse_bad_epochs_and_learning_rates(tmp_path: Path, epochs, lr, message) -> None:
+    from training.retrain import ClassifierPlan, classifier_args
+
+    with pytest.raises(InputError, match=message):
+        RetrainPlan([str(tmp_path)], out=str(tmp_path / "run"), epochs=epochs, lr=lr).check()
+    with pytest.raises(InputError, match=message):
+        classifier_args(ClassifierPlan(data=[str(tmp_path)], init="bundled", out=str(tmp_path / "s"), epochs=epochs,
+                                       lr=lr))
