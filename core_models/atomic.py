@@ -11,6 +11,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,16 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+#: the names :func:`atomic_path` gives its temporary files: ``.NAME.XXXXXXXX.tmpSUFFIX`` (mkstemp's 8 characters)
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp(?P<suffix>.*)$")
+
+
+def is_atomic_temp(name: str) -> bool:
+    """Whether ``name`` is a temporary file name that :func:`atomic_path` makes (left behind by a killed write)."""
+    match = _TEMP_NAME.match(name)
+    return bool(match) and match["suffix"] == _suffix_of(Path(match["name"]))
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

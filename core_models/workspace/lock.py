@@ -26,7 +26,6 @@ import atexit
 import errno
 import json
 import os
-import re
 import socket
 import threading
 import time
@@ -34,13 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from core_models import __version__
-from core_models.atomic import _suffix_of, atomic_write_json
+from core_models.atomic import atomic_write_json, is_atomic_temp
 from core_models.errors import InputError
 from core_models.workspace.review import current_user, now_iso
 
 LOCK_FILE = "lock.json"
 #: the temporary names ``atomic_path`` makes: ``.<name>.<8 tempfile chars>.tmp<full suffix of name>``
-_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp(?P<suffix>.*)$")
 _ATTEMPTS = 50  # tries while the file keeps changing (or is being written: 20 x 50 ms of grace)
 _EMPTY_GRACE_S = 1.0  # an empty lock file younger than this is being written by its creator
 
@@ -185,12 +183,6 @@ def _windows_pid_alive(pid: int) -> bool:
         return bool(kernel.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == 259  # STILL_ACTIVE
     finally:
         kernel.CloseHandle(handle)
-
-
-def is_atomic_temp(name: str) -> bool:
-    """Whether ``name`` is a temporary file name that ``core_models.atomic.atomic_path`` makes."""
-    match = _TEMP_NAME.match(name)
-    return bool(match) and match["suffix"] == _suffix_of(Path(match["name"]))
 
 
 def remove_temp_files(folder: str | os.PathLike[str]) -> int:

@@ -17,7 +17,7 @@ import pytest
 from core_models.atomic import atomic_path
 from core_models.errors import InputError
 from core_models.workspace import LOCK_FILE, Workspace, WorkspaceBusy, WorkspaceLock, export_workspace
-from core_models.workspace.lock import is_atomic_temp
+from core_models.atomic import is_atomic_temp
 from tests.core_models.workspace_helpers import prediction, small_volume
 from training.data.workspace import workspace_records
 
