@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from core_models.errors import InputError, ModelError
-from core_models.nets.maskrcnn import LesionMaskRCNN, check_images
+from core_models.nets.maskrcnn import LesionMaskRCNN, captured_outputs, check_images
 from core_models.nets.roi_ranking import ROW_WIDTH, VARIANTS, rank_rois
 
 CLASS_NAMES: tuple[str, str, str] = ("Control", "common pneumonia", "COVID-19")
@@ -147,6 +147,23 @@ class MaskRCNNClassifier(nn.Module):
         return rank_rois(class_logits, box_regression, proposals, image_list.image_sizes, heads.box_coder,
                          self.roi_batch, self.nms_thresh, self.variant)
 
+    def _detect_and_rank(self, image_list: Any, features: dict[str, torch.Tensor], proposals: list[torch.Tensor],
+                         images: Sequence[torch.Tensor]) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor]:
+        """Detections and ranked rows from one box-head pass (eval mode).
+
+        The detector's RoI heads pool and classify the same proposals that
+        :meth:`_rank` would, so their box predictor's output is captured
+        and ranked instead of being computed a second time.
+        """
+        heads = self.detector.roi_heads
+        original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
+        with captured_outputs(heads.box_predictor) as store:
+            results = self.detector.detect(image_list, features, proposals, original_sizes)
+        class_logits, box_regression = store[0]
+        rows = rank_rois(class_logits, box_regression, proposals, image_list.image_sizes, heads.box_coder,
+                         self.roi_batch, self.nms_thresh, self.variant)
+        return results, rows
+
     def forward(self, images: list[torch.Tensor], targets: Any = None, detections: bool = True) -> Any:
         """Loss dict (training) or per-image class predictions (eval)."""
         check_images(images)
@@ -157,16 +174,16 @@ class MaskRCNNClassifier(nn.Module):
 
     def _forward(self, images: list[torch.Tensor], targets: Any, detections: bool) -> Any:
         image_list, features, proposals = self._features(images)
-        rows = self._rank(image_list, features, proposals)
+        if self.training or not detections:
+            rows = self._rank(image_list, features, proposals)
+            results: list[dict[str, torch.Tensor]] = [{} for _ in images]
+        else:
+            results, rows = self._detect_and_rank(image_list, features, proposals, images)
         logits = self.s_module(rows)
         if self.training:
             classes = _image_classes(targets, len(images), logits.device)
             onehot = F.one_hot(classes, logits.shape[1]).to(logits.dtype)
             return {"loss_image_class": F.binary_cross_entropy_with_logits(logits, onehot)}
-        results: list[dict[str, torch.Tensor]] = [{} for _ in images]
-        if detections:
-            original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
-            results = self.detector.detect(image_list, features, proposals, original_sizes)
         for result, lg, rw in zip(results, logits, rows):
             result.update(class_logits=lg, class_probs=lg.softmax(-1), ranked_rois=rw)
             result["class"] = lg.argmax()

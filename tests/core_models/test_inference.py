@@ -154,3 +154,24 @@ def test_overlapping_instances_merge_by_highest_probability():
     assert labels[5, 5] == 1 and labels[15, 15] == 1  # overlap goes to the stronger GGO instance
     assert labels[25, 25] == 2
     assert labels[27, 2] == 0  # probability below threshold: not drawn (sigmoid applied, not logits)
+
+
+def _conv_weights(model: torch.nn.Module) -> list[torch.Tensor]:
+    return [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+
+
+def test_cpu_runs_channels_last_and_gives_the_model_back_as_it_came(tiny_model_dir):
+    # the same model object is validated during training: its layout must come back, even on an early close
+    model, spec = load_model(tiny_model_dir)
+    weights = _conv_weights(model)
+    before = [w.detach().clone() for w in weights]
+    gen = run_inference(model, spec, _volume(3), device="cpu", batch_size=1)
+    first_slice = next(e for e in gen if isinstance(e, SliceResult))
+    assert first_slice.index == 0
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+    gen.close()  # the viewer drops a cancelled run's generator like this
+    assert all(w.is_contiguous() for w in weights)
+    assert all(torch.equal(w, b) for w, b in zip(weights, before))
+    assert _conv_weights(model)[0] is weights[0]  # the same parameters: an optimiser's references stay valid
+    run_to_completion(run_inference(model, spec, _volume(2), device="cpu"))
+    assert all(w.is_contiguous() for w in weights)

@@ -1,6 +1,7 @@
 """Registered Mask R-CNN builders: training losses, eval outputs, options and bad input."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -203,3 +204,21 @@ def test_bad_images_and_targets_raise_input_error() -> None:
     bad[0]["boxes"] = torch.tensor([[30.0, 20, 10, 60], [60, 70, 110, 110]])
     with pytest.raises(InputError, match="positive width"):
         model([torch.rand(3, 128, 128)], bad)
+
+
+def test_label_map_equals_argmax_including_ties() -> None:
+    from core_models.nets.semantic import label_map
+
+    torch.manual_seed(3)
+    logits = torch.randn(3, 37, 41)
+    logits[:, :4] = torch.round(logits[:, :4])  # integer values: many ties between classes
+    logits[1, 5, :] = logits[0, 5, :]  # exact ties of the first two classes
+    logits[2, 6, :] = logits[1, 6, :] = logits[0, 6, :] + 1  # tie of the last two, above the first
+    labels = label_map(logits)
+    assert labels.dtype == np.uint8 and labels.shape == (37, 41)
+    assert np.array_equal(labels, logits.argmax(0).numpy())
+    assert (labels[6] == 1).all() and (labels[5] != 1).all()  # a tie goes to the lower label
+    half = torch.randn(5, 8, 8).half()  # more classes, and fp16 logits as autocast gives them
+    assert np.array_equal(label_map(half), half.float().argmax(0).numpy())
+    with pytest.raises(InputError):
+        label_map(torch.randn(8, 8))

@@ -116,6 +116,25 @@ def test_eval_predicts_argmax_with_r_ranked_rows() -> None:
     assert "boxes" not in only_class and only_class["ranked_rois"].shape == (24, 5)
 
 
+@pytest.mark.parametrize("variant", ["seed", "decoded"])
+def test_detections_share_the_box_head_pass_with_the_ranking(variant: str) -> None:
+    # with detections, S's rows come from the RoI heads' own box-head pass; they must equal
+    # the rows of a separate ranking pass (detections=False) and the class output with them
+    model = _classifier(variant=variant, roi_batch=20).eval()
+    images = [torch.rand(3, 96, 96), torch.rand(3, 80, 96)]
+    calls = []
+    handle = model.detector.roi_heads.box_head.register_forward_hook(lambda *_: calls.append(1))
+    with torch.no_grad():
+        shared = model(images)
+        separate = model(images, detections=False)
+    handle.remove()
+    assert len(calls) == 2  # one box-head pass per forward, not two
+    for a, b in zip(shared, separate):
+        assert torch.allclose(a["ranked_rois"], b["ranked_rois"], atol=1e-6)
+        assert torch.allclose(a["class_logits"], b["class_logits"], atol=1e-6)
+        assert "boxes" in a and "boxes" not in b
+
+
 def _bn_state(model: MaskRCNNClassifier) -> dict[str, torch.Tensor]:
     return {n: b.clone() for n, b in model.named_buffers() if "running" in n}
 
