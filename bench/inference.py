@@ -8,9 +8,12 @@ cores; ≥ 300 slices/s on one H100. Prints figures; asserts nothing.
 
 Slices are real when the bundled sample is present (HU through the lung window),
 random otherwise. Weights are random (the timing does not depend on them, except
-through the number of detections, which is capped at 100 per slice as in use).
+through the number of detections, which is capped at 100 per slice as in use),
+except for ``bundled``: the shipped model (trained weights, its own 384-px resize,
+semantic head, classifier S, lung filter), i.e. what users get.
 
     python bench/inference.py [--slices 16] [--batch 8] [--devices cpu,cuda] [--threads N]
+                              [--models bundled,resnet18-trunc1,...,stock-torchvision]
 """
 from __future__ import annotations
 
@@ -23,12 +26,14 @@ import numpy as np
 import torch
 from torchvision.models.detection import maskrcnn_resnet50_fpn
 
+from core_models.checkpoints import load_model
 from core_models.inference import run_inference, run_to_completion
 from core_models.io import read_volume
 from core_models.model_spec import ModelSpec, Preprocessing
 from core_models.volume import CTVolume, Geometry
 
 SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "sample" / "ricord_covid_419639_000082.nii.gz"
+BUNDLED = Path(__file__).resolve().parents[1] / "resources" / "models" / "default"
 CONFIGS = {
     "resnet18-trunc1": ("maskrcnn_light", {"backbone": "resnet18", "truncation": 1}),
     "resnet18-trunc1-rpn300": ("maskrcnn_light", {"backbone": "resnet18", "truncation": 1,
@@ -48,10 +53,13 @@ def slices(n: int) -> CTVolume:
 
 
 def time_ours(name: str, volume: CTVolume, device: str, batch: int, repeats: int) -> list[float]:
-    builder, args = CONFIGS[name]
-    spec = ModelSpec(builder=builder, builder_args=args, preprocessing=Preprocessing(input_kind="hu"))
-    torch.manual_seed(0)
-    model = spec.build()
+    if name == "bundled":
+        model, spec = load_model(BUNDLED)
+    else:
+        builder, args = CONFIGS[name]
+        spec = ModelSpec(builder=builder, builder_args=args, preprocessing=Preprocessing(input_kind="hu"))
+        torch.manual_seed(0)
+        model = spec.build()
     run_to_completion(run_inference(model, spec, CTVolume(volume.array[:batch], volume.geometry), device=device,
                                     batch_size=batch))  # warm-up
     times = []
@@ -94,7 +102,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--devices", default="cpu,cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave as is)")
-    parser.add_argument("--models", default=",".join([*CONFIGS, "stock-torchvision"]))
+    parser.add_argument("--models", default=",".join(["bundled", *CONFIGS, "stock-torchvision"]))
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
