@@ -14,11 +14,17 @@ is taken over without asking. Within one process the lock is re-entrant
 (counted); the file goes when the last holder releases it, and at interpreter
 exit for locks still held. Readers (training) never lock.
 
+Taking a lock over (stale or forced) replaces the file, which ``O_EXCL``
+cannot guard; so a taker first creates ``lock.json.takeover`` with
+``O_EXCL``, checks under it that ``lock.json`` is still the file it judged,
+writes its own record and deletes the guard. Two processes taking over the
+same stale lock at once are thus served one after the other: the second
+finds the first's live lock and is refused. A guard older than
+``_GUARD_STALE_S`` (its taker was killed mid-takeover) is removed.
+
 Caveats: another host's pid cannot be checked, so its lock holds until it is
 released or taken over by force; a pid reused by an unrelated process looks
-alive; two processes taking over the same stale lock in the same instant may
-both succeed (each checks the file is still the one it judged stale, and that
-its own record is in place afterwards, which narrows this to microseconds).
+alive.
 """
 from __future__ import annotations
 
@@ -41,6 +47,8 @@ LOCK_FILE = "lock.json"
 #: the temporary names ``atomic_path`` makes: ``.<name>.<8 tempfile chars>.tmp<full suffix of name>``
 _ATTEMPTS = 50  # tries while the file keeps changing (or is being written: 20 x 50 ms of grace)
 _EMPTY_GRACE_S = 1.0  # an empty lock file younger than this is being written by its creator
+GUARD_SUFFIX = ".takeover"
+_GUARD_STALE_S = 10.0  # a takeover guard older than this was left by a taker that died
 
 _held: dict[str, int] = {}  # absolute lock path -> acquisitions by this process not yet released
 _held_guard = threading.Lock()
@@ -253,22 +261,40 @@ def _age_s(path: Path) -> float:
 
 
 def _take_over(path: Path, judged: bytes) -> bool:
-    """Replace the lock file (still holding ``judged``) by ours; True when ours is in place afterwards."""
-    raw, _ = _read(path)
-    if raw != judged:
-        return False  # it changed since we looked: look again
-    atomic_write_json(path, _record())
-    _, holder = _read(path)
-    return holder is not None and _is_ours(holder)
+    """Replace the lock file (still holding ``judged``) by ours under the takeover guard.
+
+    True when ours is in place afterwards; False when another taker holds the
+    guard or the file changed since it was judged (the caller looks again).
+    """
+    guard = path.with_name(path.name + GUARD_SUFFIX)
+    if not _create(guard, _record()):
+        if _age_s(guard) > _GUARD_STALE_S:
+            _unlink_quietly(guard)  # its taker died mid-takeover
+        else:
+            time.sleep(0.02)
+        return False
+    try:
+        raw, _ = _read(path)
+        if raw != judged:
+            return False  # it changed since we looked: look again
+        atomic_write_json(path, _record())
+        _, holder = _read(path)
+        return holder is not None and _is_ours(holder)
+    finally:
+        _unlink_quietly(guard)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
 
 
 def _remove_if_ours(path: Path) -> None:
     _, holder = _read(path)
     if holder is not None and _is_ours(holder):
-        try:
-            path.unlink()
-        except OSError:
-            pass
+        _unlink_quietly(path)
 
 
 @atexit.register

@@ -275,3 +275,62 @@ def test_a_read_only_folder_opens_unlocked(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "open", broken)
     with pytest.raises(OSError, match="Input/output"):  # other failures are not hidden
         Workspace.open(ws.folder, volume, lock=True)
+
+
+def _stale_lock(folder: Path) -> None:
+    (folder / LOCK_FILE).write_text(json.dumps({"pid": dead_pid(), "host": socket.gethostname(), "user": "crashed",
+                                                "since": "2020-01-01T00:00:00Z"}))
+
+
+def test_a_takeover_in_progress_is_waited_for_and_a_dead_takers_guard_expires(folder):
+    from core_models.workspace.lock import GUARD_SUFFIX
+
+    _stale_lock(folder)
+    judged = (folder / LOCK_FILE).read_bytes()
+    guard = folder / (LOCK_FILE + GUARD_SUFFIX)
+    guard.write_text("{}")  # another process is taking the stale lock over right now
+    with pytest.raises(InputError):
+        WorkspaceLock.acquire(folder)
+    assert (folder / LOCK_FILE).read_bytes() == judged and guard.exists()  # nothing replaced under its guard
+    os.utime(guard, (1_000_000_000, 1_000_000_000))  # that taker died long ago
+    lock = WorkspaceLock.acquire(folder)
+    assert lock.taken_from == "stale" and _lock_data(folder)["pid"] == os.getpid()
+    assert not guard.exists()
+    lock.release()
+
+
+RACER = """
+import os, sys, time
+import core_models.workspace.lock as lock_module
+from core_models.workspace.lock import WorkspaceBusy, WorkspaceLock
+write = lock_module.atomic_write_json
+def slow_write(*args, **kwargs):  # widen the window between judging the file and replacing it
+    time.sleep(0.05)
+    return write(*args, **kwargs)
+lock_module.atomic_write_json = slow_write
+go = sys.argv[2]
+while not os.path.exists(go):
+    time.sleep(0.001)
+try:
+    lock = WorkspaceLock.acquire(sys.argv[1])
+except WorkspaceBusy:
+    print("busy", flush=True)
+else:
+    print("won", lock.taken_from, flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_processes_racing_for_one_stale_lock_are_served_one_after_the_other(folder, tmp_path):
+    for round_ in range(2):
+        _stale_lock(folder)
+        go = tmp_path / f"go{round_}"
+        racers = [_child(RACER, str(folder), str(go)) for _ in range(5)]
+        go.touch()
+        answers = [proc.stdout.readline().split() for proc in racers]
+        for proc in racers:
+            proc.stdin.close()
+            proc.wait(timeout=60)
+        assert sorted(a[0] for a in answers) == ["busy"] * 4 + ["won"], answers
+        assert [a[1] for a in answers if a[0] == "won"] == ["stale"]
+        (folder / LOCK_FILE).unlink(missing_ok=True)  # the winner exited; the next round starts stale again
