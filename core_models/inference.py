@@ -84,20 +84,18 @@ def run_inference(model: torch.nn.Module, spec: ModelSpec, volume: CTVolume, *, 
     yield Progress(0, total, f"running {run.version} on {describe_device(run.device)}")
     start = time.perf_counter()
     done = 0
-    try:
-        with _cpu_channels_last(run.model, run.device):
-            while done < total and not (cancel is not None and cancel.is_set()):
-                batch = indices[done: done + run.batch_size]
-                outputs = run.forward(batch)
-                if outputs is None:  # out of memory: batch halved or moved to the CPU, try again
-                    continue
-                for z, out in zip(batch, outputs):
-                    yield run.finish_slice(z, out)
-                done += len(batch)
-                run.timings.total = time.perf_counter() - start
-                yield Progress(done, total, _eta_message(done, total, run.timings.total))
-    finally:
-        run.timings.total = time.perf_counter() - start
+    with _cpu_channels_last(run.model, run.device):
+        while done < total and not (cancel is not None and cancel.is_set()):
+            batch = indices[done: done + run.batch_size]
+            outputs = run.forward(batch)
+            if outputs is None:  # out of memory: batch halved or moved to the CPU, try again
+                continue
+            for z, out in zip(batch, outputs):
+                yield run.finish_slice(z, out)
+            done += len(batch)
+            run.timings.total = time.perf_counter() - start
+            yield Progress(done, total, _eta_message(done, total, run.timings.total))
+    run.timings.total = time.perf_counter() - start
     return run.prediction(complete=done == total)
 
 

@@ -143,9 +143,14 @@ class MaskRCNNClassifier(nn.Module):
     def _rank(self, image_list: Any, features: dict[str, torch.Tensor], proposals: list[torch.Tensor]) -> torch.Tensor:
         heads = self.detector.roi_heads
         pooled = heads.box_roi_pool(features, proposals, image_list.image_sizes)
-        class_logits, box_regression = heads.box_predictor(heads.box_head(pooled))
-        return rank_rois(class_logits, box_regression, proposals, image_list.image_sizes, heads.box_coder,
-                         self.roi_batch, self.nms_thresh, self.variant)
+        return self._rows(heads.box_predictor(heads.box_head(pooled)), proposals, image_list)
+
+    def _rows(self, predicted: tuple[torch.Tensor, torch.Tensor], proposals: list[torch.Tensor],
+              image_list: Any) -> torch.Tensor:
+        """S's ranked rows from the box predictor's (class logits, box regression) over ``proposals``."""
+        class_logits, box_regression = predicted
+        return rank_rois(class_logits, box_regression, proposals, image_list.image_sizes,
+                         self.detector.roi_heads.box_coder, self.roi_batch, self.nms_thresh, self.variant)
 
     def _detect_and_rank(self, image_list: Any, features: dict[str, torch.Tensor], proposals: list[torch.Tensor],
                          images: Sequence[torch.Tensor]) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor]:
@@ -155,14 +160,10 @@ class MaskRCNNClassifier(nn.Module):
         :meth:`_rank` would, so their box predictor's output is captured
         and ranked instead of being computed a second time.
         """
-        heads = self.detector.roi_heads
         original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
-        with captured_outputs(heads.box_predictor) as store:
+        with captured_outputs(self.detector.roi_heads.box_predictor) as store:
             results = self.detector.detect(image_list, features, proposals, original_sizes)
-        class_logits, box_regression = store[0]
-        rows = rank_rois(class_logits, box_regression, proposals, image_list.image_sizes, heads.box_coder,
-                         self.roi_batch, self.nms_thresh, self.variant)
-        return results, rows
+        return results, self._rows(store[0], proposals, image_list)
 
     def forward(self, images: list[torch.Tensor], targets: Any = None, detections: bool = True) -> Any:
         """Loss dict (training) or per-image class predictions (eval)."""
